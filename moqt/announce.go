@@ -1,0 +1,171 @@
+package moqt
+
+import (
+	"context"
+	"io"
+	"slices"
+	"sync"
+)
+
+// Announcement says that a broadcast is available. It is active from its
+// creation until End is called or its context is cancelled; Done is closed
+// then.
+type Announcement struct {
+	path   string // clean
+	hops   []uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewAnnouncement returns an active announcement of the broadcast at path,
+// which ends when ctx is cancelled or the returned end function is called.
+func NewAnnouncement(ctx context.Context, path BroadcastPath) (*Announcement, func()) {
+	a := newAnnouncement(ctx, cleanPath(string(path)), nil)
+	return a, a.End
+}
+
+func newAnnouncement(ctx context.Context, path string, hops []uint64) *Announcement {
+	a := &Announcement{path: path, hops: hops}
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	return a
+}
+
+// BroadcastPath returns the announced broadcast's path.
+func (a *Announcement) BroadcastPath() BroadcastPath { return BroadcastPath("/" + a.path) }
+
+// Hops returns the hop IDs (origins) the announcement passed through,
+// oldest first. Announcements made locally have none.
+func (a *Announcement) Hops() []uint64 { return slices.Clone(a.hops) }
+
+// IsActive reports whether the announcement has not ended.
+func (a *Announcement) IsActive() bool { return a.ctx.Err() == nil }
+
+// Done returns a channel closed when the announcement ends.
+func (a *Announcement) Done() <-chan struct{} { return a.ctx.Done() }
+
+// Context returns a context cancelled when the announcement ends.
+func (a *Announcement) Context() context.Context { return a.ctx }
+
+// End ends the announcement. Calling it again does nothing.
+func (a *Announcement) End() { a.cancel() }
+
+func (a *Announcement) hasHop(h uint64) bool {
+	return h != 0 && slices.Contains(a.hops, h)
+}
+
+// AnnouncementReader receives the announcements of a peer's broadcasts under
+// a prefix, as returned by Session.AcceptAnnounce.
+type AnnouncementReader struct {
+	prefix string
+
+	mu     sync.Mutex
+	queue  []*Announcement
+	active map[string]*Announcement
+	err    error // set when the stream ended
+	notify chan struct{}
+
+	close func(error)
+}
+
+func newAnnouncementReader(prefix string, close func(error)) *AnnouncementReader {
+	return &AnnouncementReader{
+		prefix: prefix,
+		active: make(map[string]*Announcement),
+		notify: make(chan struct{}, 1),
+		close:  close,
+	}
+}
+
+// Prefix returns the prefix the reader was opened with.
+func (r *AnnouncementReader) Prefix() BroadcastPath { return BroadcastPath("/" + r.prefix) }
+
+// ReceiveAnnouncement returns the next active announcement. Each
+// announcement is returned once; watch its Done channel for its end.
+// It returns io.EOF after the peer closed the stream and every announcement
+// was returned, or the error that ended the stream.
+func (r *AnnouncementReader) ReceiveAnnouncement(ctx context.Context) (*Announcement, error) {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			a := r.queue[0]
+			r.queue[0] = nil
+			r.queue = r.queue[1:]
+			r.mu.Unlock()
+			return a, nil
+		}
+		err := r.err
+		r.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close stops receiving announcements. Announcements already returned end.
+func (r *AnnouncementReader) Close() error {
+	r.close(nil)
+	r.finish(ErrClosedSession)
+	return nil
+}
+
+func (r *AnnouncementReader) wake() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// add records an active announcement for path (relative to the prefix
+// already joined). A second active for a live path restarts it.
+func (r *AnnouncementReader) add(path string, hops []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return
+	}
+	if old := r.active[path]; old != nil {
+		old.End()
+	}
+	a := newAnnouncement(context.Background(), path, hops)
+	r.active[path] = a
+	r.queue = append(r.queue, a)
+	r.wake()
+}
+
+// end ends the active announcement of path; it reports false when there was
+// none.
+func (r *AnnouncementReader) end(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.active[path]
+	if a == nil {
+		return false
+	}
+	delete(r.active, path)
+	a.End()
+	return true
+}
+
+// finish ends the stream with err (io.EOF for a clean end) and every
+// announcement still active.
+func (r *AnnouncementReader) finish(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return
+	}
+	r.err = err
+	for p, a := range r.active {
+		a.End()
+		delete(r.active, p)
+	}
+	r.wake()
+}

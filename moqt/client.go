@@ -1,0 +1,262 @@
+package moqt
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/gomoq/gomoq/moqt/internal/wire"
+	"github.com/gomoq/gomoq/quic"
+	"github.com/gomoq/gomoq/webtransport"
+)
+
+// Client dials MoQ sessions. The zero value is usable.
+type Client struct {
+	// TLSConfig is the TLS configuration; nil means the system roots.
+	TLSConfig *tls.Config
+	// QUICConfig is the QUIC configuration; nil means quic-go's defaults
+	// (datagrams and stream-reset partial delivery are always enabled).
+	QUICConfig *quic.Config
+	// Config holds the MoQ settings; Config.Versions restricts the offered
+	// versions. Nil means the defaults.
+	Config *Config
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	origin   uint64
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+func (c *Client) init() {
+	c.initOnce.Do(func() {
+		c.origin = newOrigin()
+		c.sessions = make(map[*Session]struct{})
+	})
+}
+
+// Dial establishes a session with the server at urlStr and publishes mux to
+// it (nil means DefaultTrackMux):
+//   - "https://host:port/path" dials WebTransport;
+//   - "http://host:port/path" first fetches the server's certificate hash
+//     from http://host:port/certificate.sha256 (as moq-relay serves it),
+//     then dials WebTransport trusting exactly that certificate;
+//   - "moqt://host:port/path" dials native QUIC (the path reaches the server
+//     in the moq-lite-05 SETUP; earlier versions carry none).
+//
+// The newest version both sides support is negotiated.
+func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Session, error) {
+	c.init()
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClientClosed
+	}
+	u, err := url.Parse(urlStr)
+	if err != nil {
+		return nil, fmt.Errorf("moqt: bad URL: %w", err)
+	}
+	var (
+		conn    quic.Connection
+		version wire.Version
+		setup   wire.Setup
+	)
+	protos := make([]string, 0, 3)
+	for _, v := range c.Config.versions() {
+		protos = append(protos, v.String())
+	}
+	tc := c.tlsConfig()
+	switch u.Scheme {
+	case "http":
+		hash, err := fetchCertificateHash(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		tc = pinnedTLSConfig(tc, hash)
+		u.Scheme = "https"
+		fallthrough
+	case "https":
+		if u.Port() == "" {
+			u.Host = net.JoinHostPort(u.Hostname(), "443")
+		}
+		_, conn, err = webtransport.Dial(ctx, u.String(), nil, tc, c.QUICConfig, protos)
+		if err != nil {
+			return nil, fmt.Errorf("moqt: WebTransport dial %s: %w", u.Redacted(), err)
+		}
+		p := conn.ConnectionState().Protocol
+		v, ok := wire.ParseALPN(p)
+		if !ok {
+			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no moq-lite version selected")
+			return nil, fmt.Errorf("moqt: server selected no supported version (WT-Protocol %q)", p)
+		}
+		version = v
+	case "moqt":
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		}
+		tc.NextProtos = protos
+		qc := c.QUICConfig
+		if qc != nil {
+			qc = qc.Clone()
+		} else {
+			qc = &quic.Config{}
+		}
+		qc.EnableDatagrams = true
+		conn, err = quic.DialAddr(ctx, host, tc, qc)
+		if err != nil {
+			return nil, fmt.Errorf("moqt: QUIC dial %s: %w", host, err)
+		}
+		v, ok := wire.ParseALPN(conn.ConnectionState().Protocol)
+		if !ok {
+			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no moq-lite version")
+			return nil, fmt.Errorf("moqt: server negotiated ALPN %q", conn.ConnectionState().Protocol)
+		}
+		version = v
+		setup.Path = strings.TrimPrefix(u.EscapedPath(), "/")
+		if u.RawQuery != "" {
+			setup.Path += "?" + u.RawQuery
+		}
+		setup.HasPath = true
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrInvalidScheme, u.Scheme)
+	}
+	sess := newSession(sessionParams{
+		conn:    conn,
+		version: version,
+		mux:     mux,
+		config:  c.Config,
+		logger:  c.Logger,
+		origin:  c.origin,
+		setup:   setup,
+	})
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		sess.Terminate(NoError, "client closed")
+		sess.wait()
+		return nil, ErrClientClosed
+	}
+	c.sessions[sess] = struct{}{}
+	c.mu.Unlock()
+	context.AfterFunc(sess.ctx, func() {
+		c.mu.Lock()
+		delete(c.sessions, sess)
+		c.mu.Unlock()
+	})
+	return sess, nil
+}
+
+func (c *Client) tlsConfig() *tls.Config {
+	if c.TLSConfig != nil {
+		return c.TLSConfig.Clone()
+	}
+	return &tls.Config{}
+}
+
+// fetchCertificateHash GETs the hex SHA-256 of the server's certificate
+// from /certificate.sha256 on the same host and port, over HTTP/TCP.
+func fetchCertificateHash(ctx context.Context, u *url.URL) ([]byte, error) {
+	cu := url.URL{Scheme: "http", Host: u.Host, Path: "/certificate.sha256"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cu.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("moqt: fetching certificate hash: %w", err)
+	}
+	defer rsp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(rsp.Body, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("moqt: fetching certificate hash: %w", err)
+	}
+	if rsp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("moqt: fetching certificate hash from %s: %s", cu.String(), rsp.Status)
+	}
+	hash, err := hex.DecodeString(strings.TrimSpace(string(body)))
+	if err != nil || len(hash) != sha256.Size {
+		return nil, fmt.Errorf("moqt: %s did not return a hex SHA-256", cu.String())
+	}
+	return hash, nil
+}
+
+// pinnedTLSConfig trusts exactly the certificate whose SHA-256 is hash.
+func pinnedTLSConfig(tc *tls.Config, hash []byte) *tls.Config {
+	tc.InsecureSkipVerify = true
+	tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("moqt: server sent no certificate")
+		}
+		sum := sha256.Sum256(raw[0])
+		if hex.EncodeToString(sum[:]) != hex.EncodeToString(hash) {
+			return errors.New("moqt: server certificate does not match /certificate.sha256")
+		}
+		return nil
+	}
+	return tc
+}
+
+// Close terminates every session the client dialed, with NoError, and makes
+// later Dials fail with ErrClientClosed.
+func (c *Client) Close() error {
+	for _, sess := range c.takeSessions() {
+		sess.Terminate(NoError, "client closed")
+		sess.wait()
+	}
+	return nil
+}
+
+// Shutdown lets the groups being written by the client's sessions finish
+// (no new group can be opened), then terminates them. If ctx ends first,
+// the remaining sessions are closed at once and the error wraps ctx.Err().
+func (c *Client) Shutdown(ctx context.Context) error {
+	sessions := c.takeSessions()
+	var wg sync.WaitGroup
+	var forced bool
+	var mu sync.Mutex
+	for _, sess := range sessions {
+		wg.Go(func() {
+			sess.goAway("")
+			if sess.drain(ctx) != nil {
+				mu.Lock()
+				forced = true
+				mu.Unlock()
+			}
+			sess.Terminate(NoError, "client closed")
+			sess.wait()
+		})
+	}
+	wg.Wait()
+	if forced {
+		return fmt.Errorf("moqt: shutdown forced, sessions closed: %w", ctx.Err())
+	}
+	return nil
+}
+
+func (c *Client) takeSessions() []*Session {
+	c.init()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	out := make([]*Session, 0, len(c.sessions))
+	for s := range c.sessions {
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package moqt
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt/internal/wire"
+)
+
+// Version is a moq-lite protocol version.
+type Version uint64
+
+// Supported moq-lite versions.
+const (
+	LiteDraft03 Version = Version(wire.Lite03)
+	LiteDraft04 Version = Version(wire.Lite04)
+	LiteDraft05 Version = Version(wire.Lite05)
+)
+
+// String returns the version's ALPN / WebTransport protocol name, such as
+// "moq-lite-05".
+func (v Version) String() string { return wire.Version(v).String() }
+
+// SupportedVersions returns the versions this package speaks, newest first.
+func SupportedVersions() []Version {
+	ws := wire.SupportedVersions()
+	vs := make([]Version, len(ws))
+	for i, w := range ws {
+		vs[i] = Version(w)
+	}
+	return vs
+}
+
+// Config holds MoQ settings shared by servers and clients. The zero value
+// (and a nil *Config) is usable: every field documents its default.
+type Config struct {
+	// CheckHTTPOrigin decides whether a WebTransport request's Origin is
+	// allowed. Nil means webtransport-go's same-origin check: a request
+	// without Origin, or whose Origin host equals the Host header, passes.
+	// A refused request gets HTTP 403.
+	CheckHTTPOrigin func(r *http.Request) bool
+
+	// Versions restricts the moq-lite versions offered (client) or accepted
+	// (server), in preference order. Nil means SupportedVersions().
+	Versions []Version
+
+	// SetupTimeout bounds session establishment: the WebTransport CONNECT
+	// or the moq-lite-05 SETUP exchange, and a subscriber's wait for the
+	// first response to SUBSCRIBE or TRACK. Default 10s.
+	SetupTimeout time.Duration
+
+	// MaxMessageSize bounds every control message read from a peer.
+	// Default 64 KiB.
+	MaxMessageSize int
+
+	// MaxFrameSize bounds every frame payload read from a peer; a larger
+	// frame resets its group with FrameTooLargeError. Default 16 MiB.
+	MaxFrameSize int
+
+	// MaxSubscriptions bounds the subscriptions a peer may hold open on one
+	// session at once; further SUBSCRIBEs are reset with TooManyError.
+	// Default 1024.
+	MaxSubscriptions int
+
+	// MaxAnnounceStreams bounds the announcement streams a peer may hold
+	// open on one session at once. Default 64.
+	MaxAnnounceStreams int
+
+	// MaxSessions bounds the sessions a Server holds at once; further
+	// setup requests are refused (HTTP 503, or a connection close).
+	// Default 10000. Unused by clients.
+	MaxSessions int
+}
+
+const (
+	defaultSetupTimeout       = 10 * time.Second
+	defaultMaxMessageSize     = 64 << 10
+	defaultMaxFrameSize       = 16 << 20
+	defaultMaxSubscriptions   = 1024
+	defaultMaxAnnounceStreams = 64
+	defaultMaxSessions        = 10000
+)
+
+func (c *Config) versions() []Version {
+	if c == nil || len(c.Versions) == 0 {
+		return SupportedVersions()
+	}
+	return c.Versions
+}
+
+func (c *Config) setupTimeout() time.Duration {
+	if c == nil || c.SetupTimeout <= 0 {
+		return defaultSetupTimeout
+	}
+	return c.SetupTimeout
+}
+
+func (c *Config) maxMessageSize() int {
+	if c == nil || c.MaxMessageSize <= 0 {
+		return defaultMaxMessageSize
+	}
+	return c.MaxMessageSize
+}
+
+func (c *Config) maxFrameSize() int {
+	if c == nil || c.MaxFrameSize <= 0 {
+		return defaultMaxFrameSize
+	}
+	return c.MaxFrameSize
+}
+
+func (c *Config) maxSubscriptions() int {
+	if c == nil || c.MaxSubscriptions <= 0 {
+		return defaultMaxSubscriptions
+	}
+	return c.MaxSubscriptions
+}
+
+func (c *Config) maxAnnounceStreams() int {
+	if c == nil || c.MaxAnnounceStreams <= 0 {
+		return defaultMaxAnnounceStreams
+	}
+	return c.MaxAnnounceStreams
+}
+
+func (c *Config) maxSessions() int {
+	if c == nil || c.MaxSessions <= 0 {
+		return defaultMaxSessions
+	}
+	return c.MaxSessions
+}
+
+// supportsVersion reports whether v is among the configured versions.
+func (c *Config) supportsVersion(v Version) bool {
+	for _, x := range c.versions() {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,643 @@
+package moqt
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+	"github.com/gomoq/gomoq/moqt/internal/wire"
+	"github.com/gomoq/gomoq/quic"
+	"github.com/gomoq/gomoq/webtransport"
+	"github.com/quic-go/quic-go/http3"
+	wt "github.com/quic-go/webtransport-go"
+)
+
+// ALPNIETFDraft14 is the ALPN of IETF moq-transport draft 14. It may be
+// listed in TLSConfig.NextProtos, but sessions are not served on it yet:
+// such connections are closed with VersionNegotiationError.
+const ALPNIETFDraft14 = "moq-00"
+
+// Server accepts MoQ sessions over native QUIC and WebTransport (HTTP/3) on
+// one UDP port. The zero value is usable once TLSConfig has a certificate.
+//
+// ListenAndServe serves both transports: connections negotiating a moq-lite
+// ALPN are native MoQ sessions; connections negotiating "h3" are HTTP/3,
+// whose requests go to http.DefaultServeMux, except WebTransport requests
+// for a path with no handler registered there, which the Server serves
+// itself with ServeWebTransport. So registering only moqt.HandleFunc
+// handlers is enough to serve WebTransport clients.
+type Server struct {
+	// Addr is the UDP address to listen on, ":443" if empty.
+	Addr string
+	// TLSConfig is the TLS configuration. ListenAndServe keeps its
+	// NextProtos and adds "h3" and every moq-lite ALPN. It must hold a
+	// certificate unless ListenAndServeTLS is used.
+	TLSConfig *tls.Config
+	// QUICConfig is the QUIC configuration; nil means quic-go's defaults.
+	// Datagrams and stream-reset partial delivery are always enabled
+	// (WebTransport needs them), and when zero, MaxIncomingStreams and
+	// MaxIncomingUniStreams default to 1024 (browsers open one stream per
+	// group and drop groups they have no credit for).
+	QUICConfig *quic.Config
+	// Config holds the MoQ settings; nil means the defaults.
+	Config *Config
+	// Handler routes setup requests; nil means DefaultRouter.
+	Handler SetupHandler
+	// ListenFunc creates the QUIC listener; nil means quic.ListenAddr.
+	ListenFunc quic.ListenAddrFunc
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	wt       *wt.Server
+	origin   uint64
+
+	mu        sync.Mutex
+	listeners map[quic.Listener]struct{}
+	conns     map[quic.Connection]struct{}
+	sessions  map[*Session]struct{}
+	closing   bool // no new listeners, connections or sessions
+	wg        sync.WaitGroup
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.origin = newOrigin()
+		s.listeners = make(map[quic.Listener]struct{})
+		s.conns = make(map[quic.Connection]struct{})
+		s.sessions = make(map[*Session]struct{})
+		var protos []string
+		for _, v := range s.Config.versions() {
+			protos = append(protos, v.String())
+		}
+		s.wt = &wt.Server{
+			H3:                   &http3.Server{Handler: http.HandlerFunc(s.serveHTTP3)},
+			ApplicationProtocols: protos,
+			// ServeWebTransport checks the origin itself, to answer 403.
+			CheckOrigin: func(*http.Request) bool { return true },
+		}
+	})
+}
+
+// newOrigin returns a random hop ID below 2^53 (what JavaScript peers can
+// represent), never zero.
+func newOrigin() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])&(1<<53-1) | 1
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) handler() SetupHandler {
+	if s.Handler == nil {
+		return DefaultRouter
+	}
+	return s.Handler
+}
+
+// serveHTTP3 handles the HTTP/3 requests arriving on the server's own
+// listener.
+func (s *Server) serveHTTP3(w http.ResponseWriter, r *http.Request) {
+	if isWebTransport(r) {
+		if _, pattern := http.DefaultServeMux.Handler(r); pattern == "" {
+			if err := s.ServeWebTransport(w, r); err != nil {
+				s.logger().Debug("moqt: WebTransport request failed", "path", r.URL.Path, "error", err)
+			}
+			return
+		}
+	}
+	http.DefaultServeMux.ServeHTTP(w, r)
+}
+
+func isWebTransport(r *http.Request) bool {
+	return r.Method == http.MethodConnect && (r.Proto == "webtransport" || r.Proto == "webtransport-h3")
+}
+
+// offeredVersions parses WT-Available-Protocols and keeps the configured
+// versions, in the client's order.
+func (s *Server) offeredVersions(h http.Header) []Version {
+	list, err := httpsfv.UnmarshalList(h.Values("WT-Available-Protocols"))
+	if err != nil {
+		return nil
+	}
+	var out []Version
+	for _, m := range list {
+		it, ok := m.(httpsfv.Item)
+		if !ok {
+			continue
+		}
+		str, ok := it.Value.(string)
+		if !ok {
+			continue
+		}
+		if v, ok := wire.ParseALPN(str); ok && s.Config.supportsVersion(Version(v)) {
+			out = append(out, Version(v))
+		}
+	}
+	return out
+}
+
+// ServeWebTransport serves a WebTransport CONNECT request: it checks the
+// origin (Config.CheckHTTPOrigin), the offered moq-lite versions, and routes
+// the setup request to the Handler, which accepts it with Accept. A request
+// that is refused gets an HTTP error status (403 for a disallowed origin,
+// 400 for a non-WebTransport request or no common version, 404 for an
+// unknown path with the default router, 503 while shutting down). It
+// returns once the handler returns; an accepted session lives on.
+func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error {
+	s.init()
+	if s.isClosing() {
+		http.Error(w, "moqt: server shutting down", http.StatusServiceUnavailable)
+		return ErrServerClosed
+	}
+	if !isWebTransport(r) {
+		http.Error(w, "moqt: not a WebTransport request", http.StatusBadRequest)
+		return fmt.Errorf("moqt: not a WebTransport request (%s %s)", r.Method, r.Proto)
+	}
+	check := checkSameOrigin
+	if s.Config != nil && s.Config.CheckHTTPOrigin != nil {
+		check = s.Config.CheckHTTPOrigin
+	}
+	if !check(r) {
+		http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
+		return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
+	}
+	offered := s.offeredVersions(r.Header)
+	if len(offered) == 0 {
+		var names []string
+		for _, v := range s.Config.versions() {
+			names = append(names, v.String())
+		}
+		msg := fmt.Sprintf("moqt: no supported protocol in WT-Available-Protocols %q (supported: %s)",
+			r.Header.Values("WT-Available-Protocols"), strings.Join(names, ", "))
+		http.Error(w, msg, http.StatusBadRequest)
+		return errors.New(msg)
+	}
+	req := &SetupRequest{
+		Path:       r.URL.Path,
+		URL:        &url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery},
+		Versions:   offered,
+		RemoteAddr: r.RemoteAddr,
+		Request:    r,
+		ctx:        r.Context(),
+	}
+	rw := &setupResponseWriter{server: s, http: w}
+	s.handler().ServeMOQ(rw, req)
+	if rw.answer() {
+		http.Error(w, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
+		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
+	}
+	return nil
+}
+
+// checkSameOrigin allows requests without Origin and those whose Origin
+// host matches the Host header (webtransport-go's default).
+func checkSameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// Accept establishes the session requested by r, publishing mux to the
+// peer (nil means DefaultTrackMux). w and r must be those given to the
+// SetupHandler. On WebTransport the newest version the client offered is
+// chosen and answered in WT-Protocol.
+func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (*Session, error) {
+	s.init()
+	rw, ok := w.(*setupResponseWriter)
+	if !ok || rw.server != s {
+		return nil, errors.New("moqt: Accept needs the SetupResponseWriter this server gave the handler")
+	}
+	if s.isClosing() {
+		w.Reject(http.StatusServiceUnavailable, "server shutting down")
+		return nil, ErrServerClosed
+	}
+	s.mu.Lock()
+	n := len(s.sessions)
+	s.mu.Unlock()
+	if n >= s.Config.maxSessions() {
+		w.Reject(http.StatusServiceUnavailable, "too many sessions")
+		return nil, fmt.Errorf("moqt: session limit (%d) reached", s.Config.maxSessions())
+	}
+	if !rw.answer() {
+		return nil, errors.New("moqt: setup request already answered")
+	}
+	var (
+		conn    quic.Connection
+		version wire.Version
+	)
+	if rw.http != nil {
+		version = wire.Version(newestVersion(r.Versions, s.Config.versions()))
+		// webtransport-go answers the first offered protocol it supports:
+		// offer it only the one we chose.
+		v, _ := httpsfv.Marshal(httpsfv.List{httpsfv.NewItem(version.String())})
+		r.Request.Header.Set("WT-Available-Protocols", v)
+		sess, err := s.wt.Upgrade(rw.http, r.Request)
+		if err != nil {
+			return nil, fmt.Errorf("moqt: WebTransport upgrade: %w", err)
+		}
+		conn = webtransport.Wrap(sess)
+	} else {
+		conn, version = rw.conn, rw.ver
+	}
+	sess := newSession(sessionParams{
+		conn:      conn,
+		version:   version,
+		server:    true,
+		root:      cleanPath(r.Path),
+		mux:       mux,
+		config:    s.Config,
+		logger:    s.logger(),
+		origin:    s.origin,
+		peerSetup: r.peerSetup,
+	})
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		sess.Terminate(NoError, "server shutting down")
+		sess.wait()
+		return nil, ErrServerClosed
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		<-sess.ctx.Done()
+		sess.wait()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+	rw.mu.Lock()
+	rw.sess = sess
+	rw.mu.Unlock()
+	s.logger().Debug("moqt: session accepted", "remote", sess.RemoteAddr(), "path", r.Path, "version", version.String())
+	return sess, nil
+}
+
+// newestVersion returns the first of prefs (newest first) that was offered.
+func newestVersion(offered, prefs []Version) Version {
+	for _, v := range prefs {
+		if slices.Contains(offered, v) {
+			return v
+		}
+	}
+	return offered[0]
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// ListenAndServe listens on Addr (UDP) and serves native QUIC and
+// WebTransport sessions. It returns ErrServerClosed after Close or Shutdown.
+func (s *Server) ListenAndServe() error {
+	tc := s.TLSConfig
+	if tc == nil || (len(tc.Certificates) == 0 && tc.GetCertificate == nil && tc.GetConfigForClient == nil) {
+		return errors.New("moqt: ListenAndServe needs a TLSConfig with a certificate (or use ListenAndServeTLS)")
+	}
+	return s.listenAndServe(tc.Clone())
+}
+
+// ListenAndServeTLS is ListenAndServe with the certificate and key loaded
+// from PEM files.
+func (s *Server) ListenAndServeTLS(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("moqt: loading certificate: %w", err)
+	}
+	var tc *tls.Config
+	if s.TLSConfig != nil {
+		tc = s.TLSConfig.Clone()
+	} else {
+		tc = &tls.Config{}
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	return s.listenAndServe(tc)
+}
+
+func (s *Server) listenAndServe(tc *tls.Config) error {
+	s.init()
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	tc.NextProtos = s.nextProtos(tc.NextProtos)
+	listen := s.ListenFunc
+	if listen == nil {
+		listen = quic.ListenAddr
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":443"
+	}
+	ln, err := listen(addr, tc, s.quicConfig())
+	if err != nil {
+		return err
+	}
+	return s.ServeQUICListener(ln)
+}
+
+// nextProtos keeps the user's ALPNs and adds "h3" and the moq-lite ones.
+func (s *Server) nextProtos(user []string) []string {
+	protos := slices.Clone(user)
+	add := func(p string) {
+		if !slices.Contains(protos, p) {
+			protos = append(protos, p)
+		}
+	}
+	for _, v := range s.Config.versions() {
+		add(v.String())
+	}
+	add(http3.NextProtoH3)
+	return protos
+}
+
+// NextProtos returns the ALPN list the server listens with, given the
+// user's list: it is kept, then every moq-lite ALPN and "h3" are added.
+// Use it to configure a listener passed to ServeQUICListener.
+func (s *Server) NextProtos(user []string) []string { return s.nextProtos(user) }
+
+// QUICListenConfig returns the QUIC configuration the server listens with
+// (see QUICConfig). Use it to configure a listener passed to
+// ServeQUICListener.
+func (s *Server) QUICListenConfig() *quic.Config { return s.quicConfig() }
+
+func (s *Server) quicConfig() *quic.Config {
+	var qc *quic.Config
+	if s.QUICConfig != nil {
+		qc = s.QUICConfig.Clone()
+	} else {
+		qc = &quic.Config{}
+	}
+	qc.EnableDatagrams = true
+	qc.EnableStreamResetPartialDelivery = true
+	if qc.MaxIncomingStreams == 0 {
+		qc.MaxIncomingStreams = 1024
+	}
+	if qc.MaxIncomingUniStreams == 0 {
+		qc.MaxIncomingUniStreams = 1024
+	}
+	return qc
+}
+
+// ServeQUICListener serves every connection ln accepts, until ln fails or
+// the server is closed (then it returns ErrServerClosed). The listener's
+// TLS config must offer the ALPNs of NextProtos.
+func (s *Server) ServeQUICListener(ln quic.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	s.logger().Info("moqt: serving", "addr", ln.Addr().String())
+	for {
+		conn, err := ln.Accept(context.Background())
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			conn.CloseWithError(quic.ApplicationErrorCode(NoError), "server shutting down")
+			continue
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			if err := s.ServeQUICConn(conn); err != nil && !errors.Is(err, ErrServerClosed) {
+				s.logger().Debug("moqt: connection ended", "remote", conn.RemoteAddr().String(), "error", err)
+			}
+		}()
+	}
+}
+
+// ServeQUICConn serves one QUIC connection: HTTP/3 (WebTransport) when it
+// negotiated "h3", a native moq-lite session when it negotiated a moq-lite
+// ALPN. It returns when the connection is closed.
+func (s *Server) ServeQUICConn(conn quic.Connection) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		conn.CloseWithError(quic.ApplicationErrorCode(NoError), "server shutting down")
+		return ErrServerClosed
+	}
+	s.conns[conn] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+	}()
+
+	alpn := conn.ConnectionState().Protocol
+	if alpn == http3.NextProtoH3 {
+		qc, ok := quic.QUICGoConn(conn)
+		if !ok {
+			conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "HTTP/3 needs a quic-go connection")
+			return errors.New("moqt: HTTP/3 is only served on quic-go connections")
+		}
+		err := s.wt.ServeQUICConn(qc)
+		<-conn.Context().Done()
+		return err
+	}
+	v, ok := wire.ParseALPN(alpn)
+	if !ok || !s.Config.supportsVersion(Version(v)) {
+		reason := fmt.Sprintf("unsupported protocol %q", alpn)
+		if alpn == ALPNIETFDraft14 {
+			reason = "IETF moq-transport (moq-00) is not supported yet; use moq-lite-03, -04 or -05"
+		}
+		conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), reason)
+		return fmt.Errorf("moqt: %s", reason)
+	}
+	req := &SetupRequest{
+		Path:       "/",
+		URL:        &url.URL{Path: "/"},
+		Versions:   []Version{Version(v)},
+		RemoteAddr: conn.RemoteAddr().String(),
+		ctx:        conn.Context(),
+	}
+	if v >= wire.Lite05 {
+		setup, err := s.readClientSetup(conn, v)
+		if err != nil {
+			code := ProtocolViolationError
+			if errors.Is(err, context.DeadlineExceeded) {
+				code = SetupTimeoutError
+			}
+			conn.CloseWithError(quic.ApplicationErrorCode(code), err.Error())
+			return err
+		}
+		req.peerSetup = setup
+		req.Role = setup.Role
+		if setup.HasPath {
+			u, err := url.Parse("/" + strings.TrimPrefix(setup.Path, "/"))
+			if err != nil {
+				conn.CloseWithError(quic.ApplicationErrorCode(ProtocolViolationError), "bad SETUP path")
+				return fmt.Errorf("moqt: bad SETUP path %q: %w", setup.Path, err)
+			}
+			req.URL = u
+			req.Path = u.Path
+		}
+	}
+	rw := &setupResponseWriter{server: s, conn: conn, ver: v}
+	s.handler().ServeMOQ(rw, req)
+	if rw.answer() {
+		rw.mu.Lock()
+		rw.rejected = true
+		rw.mu.Unlock()
+		conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "the setup handler neither accepted nor rejected the session")
+		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
+	}
+	<-conn.Context().Done()
+	return nil
+}
+
+// readClientSetup reads the client's moq-lite-05 SETUP, which must arrive
+// on its first unidirectional stream within the setup timeout.
+func (s *Server) readClientSetup(conn quic.Connection, v wire.Version) (*wire.Setup, error) {
+	ctx, cancel := context.WithTimeout(conn.Context(), s.Config.setupTimeout())
+	defer cancel()
+	str, err := conn.AcceptUniStream(ctx)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("moqt: no SETUP within %v: %w", s.Config.setupTimeout(), context.DeadlineExceeded)
+		}
+		return nil, err
+	}
+	str.SetReadDeadline(time.Now().Add(s.Config.setupTimeout()))
+	r := wire.NewReader(str, s.Config.maxMessageSize())
+	typ, err := r.ReadVarint()
+	if err != nil {
+		return nil, fmt.Errorf("moqt: reading SETUP: %w", err)
+	}
+	if typ != wire.StreamSetup {
+		return nil, fmt.Errorf("moqt: first unidirectional stream has type %d, want SETUP", typ)
+	}
+	var m wire.Setup
+	if err := readMessage(r, &m, v); err != nil {
+		return nil, fmt.Errorf("moqt: reading SETUP: %w", err)
+	}
+	return &m, nil
+}
+
+// Close closes the listeners and terminates every session at once with
+// NoError, then waits for the goroutines the server started. Later calls do
+// nothing.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	listeners := make([]quic.Listener, 0, len(s.listeners))
+	for ln := range s.listeners {
+		listeners = append(listeners, ln)
+	}
+	sessions := make([]*Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	conns := make([]quic.Connection, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	for _, sess := range sessions {
+		sess.Terminate(NoError, "server closed")
+	}
+	for _, c := range conns {
+		c.CloseWithError(quic.ApplicationErrorCode(NoError), "server closed")
+	}
+	s.wt.Close()
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, refuses
+// new sessions, sends GOAWAY on every session whose version has it
+// (moq-lite-04 and later), lets the groups being written finish (no new
+// group can be opened), and terminates each session with NoError once it
+// has none left. If ctx ends first, the remaining sessions are closed at
+// once (as Close does) and Shutdown returns an error wrapping ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	listeners := make([]quic.Listener, 0, len(s.listeners))
+	for ln := range s.listeners {
+		listeners = append(listeners, ln)
+	}
+	sessions := make([]*Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	var wg sync.WaitGroup
+	for _, sess := range sessions {
+		wg.Go(func() {
+			sess.goAway("")
+			if sess.drain(ctx) == nil {
+				sess.Terminate(NoError, "server shutting down")
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.Close()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return fmt.Errorf("moqt: shutdown forced, sessions closed: %w", ctx.Err())
+	}
+}
