@@ -6,6 +6,7 @@ require (
 	github.com/dunglas/httpsfv v1.1.1
 	github.com/quic-go/quic-go v0.62.0
 	github.com/quic-go/webtransport-go v0.13.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

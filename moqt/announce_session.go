@@ -100,4 +100,3 @@ func (s *Session) readAnnouncements(ar *AnnouncementReader, r *wire.Reader, orig
 		}
 	}
 }
-

@@ -599,7 +599,8 @@ func (s *Server) Close() error {
 // new sessions, sends GOAWAY on every session whose version has it
 // (moq-lite-04 and later), lets the groups being written finish (no new
 // group can be opened), and terminates each session with NoError once it
-// has none left. If ctx ends first, the remaining sessions are closed at
+// has none left and their last bytes had a moment (ShutdownLinger) to reach
+// the peer. If ctx ends first, the remaining sessions are closed at
 // once (as Close does) and Shutdown returns an error wrapping ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
@@ -622,6 +623,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Go(func() {
 			sess.goAway("")
 			if sess.drain(ctx) == nil {
+				sess.linger(ctx)
 				sess.Terminate(NoError, "server shutting down")
 			}
 		})

@@ -369,3 +369,27 @@ func deadline(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
+
+// PeerGoingAway reports whether the peer sent GOAWAY (moq-lite-04 and
+// later): it is shutting down, and new requests should go elsewhere.
+func (s *Session) PeerGoingAway() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerGoingAway
+}
+
+// ShutdownLinger is how long a drained session waits, during Shutdown,
+// before it is closed: closing a QUIC connection discards the stream data
+// not yet sent, so the last groups get this long to reach the peer.
+const ShutdownLinger = 250 * time.Millisecond
+
+// linger waits ShutdownLinger, or less if the session or ctx ends first.
+func (s *Session) linger(ctx context.Context) {
+	t := time.NewTimer(ShutdownLinger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+	case <-ctx.Done():
+	}
+}

@@ -15,12 +15,48 @@ import (
 	"time"
 
 	"github.com/gomoq/gomoq/quic"
+	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	wt "github.com/quic-go/webtransport-go"
 )
 
 // Wrap returns the quic.Connection of a WebTransport session.
-func Wrap(s *wt.Session) quic.Connection { return &session{s: s} }
+func Wrap(s *wt.Session) quic.Connection { return wrap(s, nil) }
+
+// wrap adapts s; qconn, when known, is the QUIC connection under it, whose
+// close reason explains a session that ended without a WebTransport close.
+func wrap(s *wt.Session, qconn *quicgo.Conn) *session {
+	c := &session{s: s}
+	var cancel context.CancelCauseFunc
+	c.ctx, cancel = context.WithCancelCause(context.Background())
+	context.AfterFunc(s.Context(), func() { cancel(closeReason(s, qconn)) })
+	return c
+}
+
+// closeReason finds why a session ended: the WebTransport close it got or
+// sent, else the QUIC connection's close. A close with no error (QUIC code 0
+// or HTTP/3's H3_NO_ERROR) reads as a WebTransport close with code 0.
+func closeReason(s *wt.Session, qconn *quicgo.Conn) error {
+	// Every operation on a closed session returns its close error.
+	_, err := s.OpenUniStream()
+	var se *wt.SessionError
+	if errors.As(err, &se) {
+		return convertErr(err)
+	}
+	if qconn != nil {
+		if qerr := context.Cause(qconn.Context()); qerr != nil {
+			err = qerr
+		}
+	}
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && (ae.ErrorCode == 0 || ae.ErrorCode == quic.ApplicationErrorCode(http3.ErrCodeNoError)) {
+		return &quic.ApplicationError{ErrorCode: 0, Remote: ae.Remote, ErrorMessage: ae.ErrorMessage}
+	}
+	if err == nil {
+		return context.Canceled
+	}
+	return convertErr(err)
+}
 
 // Dial opens a WebTransport session to urlStr ("https://host:port/path"),
 // offering protocols (in preference order) in WT-Available-Protocols.
@@ -42,17 +78,23 @@ func Dial(ctx context.Context, urlStr string, header http.Header, tlsConf *tls.C
 		tc = &tls.Config{}
 	}
 	tc.NextProtos = []string{http3.NextProtoH3}
+	var qconn *quicgo.Conn
 	d := &wt.Transport{
 		TLSClientConfig:      tc,
 		QUICConfig:           qc,
 		ApplicationProtocols: protocols,
+		DialAddr: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quicgo.Conn, error) {
+			c, err := quicgo.DialAddrEarly(ctx, addr, tc, qc)
+			qconn = c
+			return c, err
+		},
 	}
 	defer d.Close()
 	rsp, s, err := d.Dial(ctx, urlStr, header)
 	if err != nil {
 		return rsp, nil, convertErr(err)
 	}
-	return rsp, Wrap(s), nil
+	return rsp, wrap(s, qconn), nil
 }
 
 // convertErr maps webtransport-go's errors to quic-go's.
@@ -79,7 +121,10 @@ func wtCode(c quic.StreamErrorCode) wt.StreamErrorCode {
 	return wt.StreamErrorCode(c)
 }
 
-type session struct{ s *wt.Session }
+type session struct {
+	s   *wt.Session
+	ctx context.Context // cancelled with the close reason
+}
 
 func (c *session) AcceptStream(ctx context.Context) (quic.Stream, error) {
 	s, err := c.s.AcceptStream(ctx)
@@ -146,7 +191,9 @@ func (c *session) CloseWithError(code quic.ApplicationErrorCode, msg string) err
 	return convertErr(c.s.CloseWithError(wt.SessionErrorCode(code), msg))
 }
 
-func (c *session) Context() context.Context { return c.s.Context() }
+// Context is cancelled when the session ends; its cause is the close
+// reason as a *quic.ApplicationError when there was one.
+func (c *session) Context() context.Context { return c.ctx }
 
 func (c *session) ConnectionState() quic.ConnectionState {
 	st := c.s.SessionState()

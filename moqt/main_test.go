@@ -1,0 +1,13 @@
+package moqt_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them: Close
+// and Shutdown must leave nothing behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
