@@ -33,6 +33,9 @@ type Client struct {
 	Config *Config
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// Header holds extra HTTP headers for WebTransport requests (for
+	// example Origin or Authorization); unused on native QUIC.
+	Header http.Header
 
 	initOnce sync.Once
 	origin   uint64
@@ -94,7 +97,7 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		if u.Port() == "" {
 			u.Host = net.JoinHostPort(u.Hostname(), "443")
 		}
-		_, conn, err = webtransport.Dial(ctx, u.String(), nil, tc, c.QUICConfig, protos)
+		_, conn, err = webtransport.Dial(ctx, u.String(), c.Header.Clone(), tc, c.QUICConfig, protos)
 		if err != nil {
 			return nil, fmt.Errorf("moqt: WebTransport dial %s: %w", u.Redacted(), err)
 		}
