@@ -169,3 +169,11 @@ func (r *AnnouncementReader) finish(err error) {
 	}
 	r.wake()
 }
+
+// WithPath returns an announcement of the same broadcast under another path,
+// for relays that publish a peer's broadcast in their own namespace: it
+// carries the same hops and ends when a ends (or when its own End is
+// called).
+func (a *Announcement) WithPath(path BroadcastPath) *Announcement {
+	return newAnnouncement(a.ctx, cleanPath(string(path)), a.hops)
+}

@@ -126,7 +126,8 @@ type Announce struct {
 	Status uint8
 	// Suffix is the broadcast path relative to the request's prefix.
 	Suffix string
-	// Hops is the hop chain, at most [MaxHops] long. On 03 only its length
+	// Hops is the hop chain, at most [MaxHops] long (the reference peers
+	// always send an AnnounceEnded with no hops). On 03 only its length
 	// is on the wire: Append writes len(Hops) and ignores the IDs, and Parse
 	// fills Hops with Count zeros. Parse leaves Hops nil when Count is 0 and
 	// otherwise returns a fresh slice.

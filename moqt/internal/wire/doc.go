@@ -21,6 +21,17 @@
 // varint encoding, as the reference peers do. A value above 2^62-1 cannot be
 // encoded, and Append panics on one.
 //
+// Strings are a varint length plus UTF-8 bytes; Parse rejects invalid UTF-8
+// with ErrInvalid, as both reference peers do. Paths (broadcast, prefix,
+// suffix) are carried verbatim: normalizing slashes and enforcing the 32-part
+// limit is left to the caller.
+//
+// Interoperability note: the JavaScript peer decodes most integers as 53-bit
+// numbers and fails the stream on anything larger. Only subscribe IDs, hop
+// and origin IDs, ExcludeHop, SETUP parameter IDs and the frame timestamp
+// delta are read as full 62-bit values there; keep every other value below
+// 2^53 when talking to it.
+//
 // Frame headers on group streams are the hot path: [AppendFrameHeader],
 // [FrameHeaderLen] and [Reader.ReadFrameHeader] do not allocate.
 //

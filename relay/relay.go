@@ -1,0 +1,257 @@
+// Package relay is a MoQ relay engine built on package moqt: every session
+// may publish and subscribe; broadcasts a session announces are published,
+// under the session's URL path, to every other session; each track has one
+// upstream subscription however many subscribers it has, and its latest
+// groups are cached so that a new subscriber starts at once.
+//
+// Use it with a moqt.Server:
+//
+//	r := relay.New(relay.Options{Logger: logger})
+//	server.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
+//		sess, err := server.Accept(w, req, r.Mux())
+//		if err == nil {
+//			r.ServeSession(sess)
+//		}
+//	})
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt"
+)
+
+// Options configures a Relay. The zero value is usable.
+type Options struct {
+	// Logger receives the relay's logs; nil discards them.
+	Logger *slog.Logger
+	// MaxLatency is how far behind the newest group a subscriber may fall
+	// before its older groups are dropped, when neither the subscriber nor
+	// the publisher says. Default 2s.
+	MaxLatency time.Duration
+	// CacheGroups bounds the groups cached per track (the latest one is
+	// always kept). Default 16.
+	CacheGroups int
+	// MaxGroupBytes bounds one cached group; a larger group is aborted.
+	// Default 32 MiB.
+	MaxGroupBytes int
+	// Linger is how long an upstream subscription with no subscriber left
+	// is kept before it is cancelled. Default 2s.
+	Linger time.Duration
+}
+
+func (o *Options) maxLatency() time.Duration {
+	if o.MaxLatency <= 0 {
+		return 2 * time.Second
+	}
+	return o.MaxLatency
+}
+
+func (o *Options) cacheGroups() int {
+	if o.CacheGroups <= 0 {
+		return 16
+	}
+	return o.CacheGroups
+}
+
+func (o *Options) maxGroupBytes() int {
+	if o.MaxGroupBytes <= 0 {
+		return 32 << 20
+	}
+	return o.MaxGroupBytes
+}
+
+func (o *Options) linger() time.Duration {
+	if o.Linger <= 0 {
+		return 2 * time.Second
+	}
+	return o.Linger
+}
+
+// Relay routes broadcasts between sessions.
+type Relay struct {
+	opts   Options
+	logger *slog.Logger
+	mux    *moqt.TrackMux
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	upstreams   atomic.Int64 // upstream subscriptions open
+	subscribers atomic.Int64 // downstream subscriptions served
+	sessions    atomic.Int64
+}
+
+// New returns a Relay.
+func New(opts Options) *Relay {
+	r := &Relay{opts: opts, mux: moqt.NewTrackMux(), logger: opts.Logger}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Mux returns the relay's TrackMux: pass it to Server.Accept so that
+// sessions subscribe to the relay's broadcasts.
+func (r *Relay) Mux() *moqt.TrackMux { return r.mux }
+
+// Stats are counters of a relay's activity.
+type Stats struct {
+	Sessions    int64 // sessions being served
+	Broadcasts  int   // broadcasts announced
+	Upstreams   int64 // upstream subscriptions open (one per track in use)
+	Subscribers int64 // downstream subscriptions being served
+}
+
+// Stats returns the relay's current counters.
+func (r *Relay) Stats() Stats {
+	return Stats{
+		Sessions:    r.sessions.Load(),
+		Broadcasts:  len(r.mux.Announcements("/")),
+		Upstreams:   r.upstreams.Load(),
+		Subscribers: r.subscribers.Load(),
+	}
+}
+
+// ServeSession relays the broadcasts sess announces: each is published in
+// the relay's mux under the session's root, until its announcement or the
+// session ends. It returns when the session ends.
+func (r *Relay) ServeSession(sess *moqt.Session) {
+	r.sessions.Add(1)
+	defer r.sessions.Add(-1)
+	ar, err := sess.AcceptAnnounce("/")
+	if err != nil {
+		r.logger.Debug("relay: session announces nothing", "remote", sess.RemoteAddr(), "error", err)
+		<-sess.Context().Done()
+		return
+	}
+	defer ar.Close()
+	root := sess.Root()
+	for {
+		ann, err := ar.ReceiveAnnouncement(sess.Context())
+		if err != nil {
+			return
+		}
+		if !ann.IsActive() {
+			continue
+		}
+		path := moqt.BroadcastPath(string(root) + "/" + string(ann.BroadcastPath()))
+		a := ann.WithPath(path)
+		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, remote: ann.BroadcastPath(), ctx: a.Context()}
+		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
+		r.mux.Announce(a, b)
+		r.wg.Add(1)
+		context.AfterFunc(a.Context(), func() {
+			defer r.wg.Done()
+			r.logger.Info("relay: broadcast ended", "path", a.BroadcastPath().String())
+			b.close()
+		})
+	}
+}
+
+// Close ends every relayed broadcast.
+func (r *Relay) Close() error {
+	r.cancel()
+	for _, a := range r.mux.Announcements("/") {
+		a.End()
+	}
+	r.wg.Wait()
+	return nil
+}
+
+// broadcast is a peer's broadcast published in the relay's mux.
+type broadcast struct {
+	relay  *Relay
+	path   moqt.BroadcastPath
+	sess   *moqt.Session
+	remote moqt.BroadcastPath // in the publishing session's namespace
+	ctx    context.Context    // ends with the announcement
+
+	mu     sync.Mutex
+	tracks map[string]*track
+	closed bool
+}
+
+// track returns the shared track name, starting its upstream subscription
+// if needed.
+func (b *broadcast) track(name string) (*track, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, false
+	}
+	if t := b.tracks[name]; t != nil && t.acquire() {
+		return t, true
+	}
+	t := newTrack(b, name)
+	if b.tracks == nil {
+		b.tracks = make(map[string]*track)
+	}
+	b.tracks[name] = t
+	t.acquire()
+	b.relay.wg.Add(1)
+	go func() {
+		defer b.relay.wg.Done()
+		t.run()
+		b.mu.Lock()
+		if b.tracks[name] == t {
+			delete(b.tracks, name)
+		}
+		b.mu.Unlock()
+	}()
+	return t, true
+}
+
+// TrackInfo answers with the upstream track's info (one upstream
+// subscription serves this and the subscriptions that follow).
+func (b *broadcast) TrackInfo(_ moqt.BroadcastPath, name moqt.TrackName) (moqt.TrackInfo, error) {
+	t, ok := b.track(string(name))
+	if !ok {
+		return moqt.TrackInfo{}, &moqt.SubscribeError{Code: moqt.NotFoundError}
+	}
+	defer t.release()
+	if err := t.wait(b.ctx); err != nil {
+		return moqt.TrackInfo{}, err
+	}
+	return t.info, nil
+}
+
+// ServeTrack serves a downstream subscription from the shared track.
+func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
+	t, ok := b.track(string(tw.TrackName()))
+	if !ok {
+		tw.CloseWithError(moqt.NotFoundError)
+		return
+	}
+	defer t.release()
+	if err := t.wait(tw.Context()); err != nil {
+		code := moqt.InternalStreamError
+		if se, ok := err.(*moqt.SubscribeError); ok {
+			code = se.Code
+		}
+		tw.CloseWithError(code)
+		return
+	}
+	b.relay.subscribers.Add(1)
+	defer b.relay.subscribers.Add(-1)
+	t.serve(tw)
+}
+
+func (b *broadcast) close() {
+	b.mu.Lock()
+	b.closed = true
+	tracks := make([]*track, 0, len(b.tracks))
+	for _, t := range b.tracks {
+		tracks = append(tracks, t)
+	}
+	b.mu.Unlock()
+	for _, t := range tracks {
+		t.stop()
+	}
+}
