@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt"
+)
+
+func runPub(ctx context.Context, args []string) error {
+	fs := newFlagSet("pub", "pub --url URL --broadcast PATH --track NAME [--group-size N]")
+	var c common
+	c.register(fs)
+	broadcast := fs.String("broadcast", "", "broadcast `path` to publish")
+	track := fs.String("track", "", "track `name` whose frames are stdin's lines")
+	groupSize := fs.Int("group-size", 1, "lines per group: a new group starts every `N` lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "broadcast", "track"); err != nil {
+		return err
+	}
+	if *groupSize < 1 {
+		return fmt.Errorf("--group-size must be at least 1")
+	}
+	client, err := c.client()
+	if err != nil {
+		return err
+	}
+	h := newHub()
+	mux := moqt.NewTrackMux()
+	pubCtx, unpublish := context.WithCancel(ctx)
+	defer unpublish()
+	mux.PublishFunc(pubCtx, moqt.BroadcastPath(*broadcast), func(tw *moqt.TrackWriter) {
+		if string(tw.TrackName()) != *track {
+			tw.CloseWithError(moqt.NotFoundError)
+			return
+		}
+		h.ServeTrack(tw)
+	})
+	sess, err := client.Dial(ctx, c.url, mux)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "moq: publishing %s track %q on %s (%s)\n", moqt.BroadcastPath(*broadcast), *track, c.url, sess.Version())
+
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		br := bufio.NewReader(os.Stdin)
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 {
+				if line[len(line)-1] == '\n' {
+					line = line[:len(line)-1]
+				}
+				lines <- line
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				readErr <- err
+				return
+			}
+		}
+	}()
+	n := 0
+	start := time.Now()
+loop:
+	for {
+		select {
+		case line := <-lines:
+			if n%*groupSize == 0 {
+				h.startGroup()
+			}
+			h.write(&moqt.Frame{Payload: line, Timestamp: uint64(time.Since(start).Microseconds())})
+			n++
+		case err := <-readErr:
+			if err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			break loop
+		case <-ctx.Done():
+			break loop
+		case <-sess.Context().Done():
+			return context.Cause(sess.Context())
+		}
+	}
+	// End the track for every subscriber, then the broadcast, then leave.
+	h.end()
+	time.Sleep(200 * time.Millisecond)
+	unpublish()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	client.Shutdown(sctx)
+	fmt.Fprintf(os.Stderr, "moq: published %d frames\n", n)
+	return nil
+}
