@@ -3,6 +3,7 @@
 //	moq pub   --url URL --broadcast PATH --track NAME [--group-size N]   stdin lines become frames
 //	moq sub   --url URL --broadcast PATH --track NAME                    prints each frame and a newline
 //	moq clock pub|sub --url URL [--broadcast PATH]                       a broadcast whose frames are the time
+//	moq bench [flags]                                                    relay fan-out benchmark against raw quic-go
 //
 // URLs: http://host:port/path (fetch the certificate hash from the relay,
 // then WebTransport), https://host:port/path (WebTransport) and
@@ -31,6 +32,7 @@ Commands:
   pub    publish stdin: each line is a frame
   sub    subscribe and print each frame on its own line
   clock  pub|sub a clock broadcast (one frame per second)
+  bench  measure relay fan-out against raw quic-go
 
 Run 'moq <command> --help' for the flags of a command.
 `
@@ -50,6 +52,12 @@ func main() {
 		err = runSub(ctx, os.Args[2:])
 	case "clock":
 		err = runClock(ctx, os.Args[2:])
+	case "bench":
+		err = runBench(ctx, os.Args[2:])
+	case "bench-server": // internal: the server process of bench
+		err = runBenchServer(ctx, os.Args[2:])
+	case "bench-clients": // internal: the clients process of bench
+		err = runBenchClients(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// benchResult is one run's report; the last line of `moq bench`'s stdout
+// is one of these as JSON.
+type benchResult struct {
+	Mode         string  `json:"mode"`
+	Transport    string  `json:"transport"`
+	Subscribers  int     `json:"subscribers"`
+	KeptUp       int     `json:"kept_up"`
+	DeliveredMBs float64 `json:"delivered_mbps"`
+	FramesPerSec float64 `json:"frames_per_sec"`
+	LatencyP50   float64 `json:"latency_p50_ms"`
+	LatencyP99   float64 `json:"latency_p99_ms"`
+	LatencyMax   float64 `json:"latency_max_ms"`
+	ServerCPU    float64 `json:"server_cpu_cores"`
+	ServerRSS    float64 `json:"server_rss_mb"`
+	OtherCPU     float64 `json:"other_cpu_cores"`
+	Disturbed    bool    `json:"disturbed"`
+	Pinned       bool    `json:"pinned"`
+	Runs         int     `json:"runs"`
+	Discarded    int     `json:"discarded_runs"`
+	// Baseline is the raw quic-go run of --compare; the ratios compare
+	// the relay with it.
+	Baseline *benchResult `json:"baseline,omitempty"`
+	CPURatio float64      `json:"cpu_ratio,omitempty"`
+	P99Ratio float64      `json:"p99_ratio,omitempty"`
+}
+
+type benchConfig struct {
+	subscribers int
+	tr          traffic
+	warmup      time.Duration
+	duration    time.Duration
+	transport   string
+	pin         bool
+	url         string
+	relayPID    int
+	runs        int
+	quietWait   time.Duration
+}
+
+func runBench(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench", "bench [--subscribers N] [--bitrate 1MB] [--frame-size 1000] [--group-frames 30] [--warmup 3s] [--duration 5s] [--transport quic|webtransport] [--pin] [--baseline|--compare] [--url URL [--relay-pid PID]] [--runs K]")
+	var cfg benchConfig
+	bitrate := fs.String("bitrate", "1MB", "bytes per second of the track, per subscriber (e.g. 1MB, 250KB)")
+	fs.IntVar(&cfg.subscribers, "subscribers", 100, "subscribers, each on its own connection")
+	fs.IntVar(&cfg.tr.frameSize, "frame-size", 1000, "bytes per frame")
+	fs.IntVar(&cfg.tr.groupFrames, "group-frames", 30, "frames per group (one QUIC stream each)")
+	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "time before measuring")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measurement time")
+	fs.StringVar(&cfg.transport, "transport", "quic", "subscribers' transport: quic (native moq-lite) or webtransport")
+	fs.BoolVar(&cfg.pin, "pin", false, "pin the server to CPU 0 and the clients to CPU 1 (taskset)")
+	baseline := fs.Bool("baseline", false, "measure raw quic-go instead of the relay: a plain QUIC server sends the same traffic (one uni stream per group)")
+	compare := fs.Bool("compare", false, "measure the baseline, then the relay, and report the relay's ratios")
+	fs.StringVar(&cfg.url, "url", "", "benchmark a running relay at `host:port` (moqt://, https:// prefixes accepted) instead of starting one")
+	fs.IntVar(&cfg.relayPID, "relay-pid", 0, "`PID` of the relay given by --url, to measure its CPU and RSS")
+	fs.IntVar(&cfg.runs, "runs", 1, "runs per mode; the median run is reported, disturbed runs are discarded")
+	fs.DurationVar(&cfg.quietWait, "quiet-wait", 30*time.Second, "how long to wait for other CPU load to stop before each run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs); err != nil {
+		return err
+	}
+	var err error
+	if cfg.tr.bitrate, err = parseBytes(*bitrate); err != nil {
+		return fmt.Errorf("--bitrate: %w", err)
+	}
+	if cfg.tr.frameSize < benchHeader {
+		return fmt.Errorf("--frame-size must be at least %d", benchHeader)
+	}
+	if cfg.subscribers < 1 || cfg.tr.groupFrames < 1 || cfg.runs < 1 {
+		return errors.New("--subscribers, --group-frames and --runs must be positive")
+	}
+	if cfg.transport != "quic" && cfg.transport != "webtransport" {
+		return fmt.Errorf("--transport %q: want quic or webtransport", cfg.transport)
+	}
+	fmt.Fprintf(os.Stderr, "moq bench: %d subscribers, %d B/s each, %d-byte frames (%.0f frames/s), %d frames per group, warm-up %v, %v measured\n",
+		cfg.subscribers, cfg.tr.bitrate, cfg.tr.frameSize, float64(cfg.tr.bitrate)/float64(cfg.tr.frameSize), cfg.tr.groupFrames, cfg.warmup, cfg.duration)
+
+	var res *benchResult
+	switch {
+	case *compare:
+		base, err := benchMedian(ctx, cfg, "baseline")
+		if err != nil {
+			return err
+		}
+		res, err = benchMedian(ctx, cfg, "relay")
+		if err != nil {
+			return err
+		}
+		res.Baseline = base
+		if base.ServerCPU > 0 {
+			res.CPURatio = res.ServerCPU / base.ServerCPU
+		}
+		if base.LatencyP99 > 0 {
+			res.P99Ratio = res.LatencyP99 / base.LatencyP99
+		}
+		printTable(os.Stdout, base, res)
+	case *baseline:
+		if res, err = benchMedian(ctx, cfg, "baseline"); err != nil {
+			return err
+		}
+		printTable(os.Stdout, res)
+	default:
+		if res, err = benchMedian(ctx, cfg, "relay"); err != nil {
+			return err
+		}
+		printTable(os.Stdout, res)
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return nil
+}
+
+// benchMedian runs a mode cfg.runs times and returns the run with the
+// median p99 latency among those not disturbed by other load.
+func benchMedian(ctx context.Context, cfg benchConfig, mode string) (*benchResult, error) {
+	var good []*benchResult
+	discarded := 0
+	for i := range cfg.runs + 3 { // up to 3 extra runs replace disturbed ones
+		if len(good) == cfg.runs || i >= cfg.runs+3 {
+			break
+		}
+		waitQuiet(cfg.quietWait)
+		r, err := benchOnce(ctx, cfg, mode)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "moq bench: %s run %d: kept up %d/%d, p99 %.2f ms, server %.3f cores, other load %.2f cores%s\n",
+			mode, i+1, r.KeptUp, r.Subscribers, r.LatencyP99, r.ServerCPU, r.OtherCPU, map[bool]string{true: " (disturbed, discarded)"}[r.Disturbed])
+		if r.Disturbed {
+			discarded++
+			continue
+		}
+		good = append(good, r)
+	}
+	if len(good) == 0 {
+		return nil, fmt.Errorf("every %s run was disturbed by other CPU load (%d discarded); run on a quiet machine", mode, discarded)
+	}
+	slices.SortFunc(good, func(a, b *benchResult) int {
+		switch {
+		case a.LatencyP99 < b.LatencyP99:
+			return -1
+		case a.LatencyP99 > b.LatencyP99:
+			return 1
+		}
+		return 0
+	})
+	m := good[len(good)/2]
+	m.Runs, m.Discarded = len(good), discarded
+	return m, nil
+}
+
+// benchOnce starts the server (unless --url) and the clients, measures the
+// server's CPU over the window, and collects the clients' report.
+func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	command := func(cpu string, args ...string) *exec.Cmd {
+		if cfg.pin {
+			return exec.CommandContext(ctx, "taskset", append([]string{"-c", cpu, self}, args...)...)
+		}
+		return exec.CommandContext(ctx, self, args...)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.url, "moqt://"), "https://"), "/")
+	serverPID := cfg.relayPID
+	if cfg.url == "" || mode == "baseline" {
+		srv := command("0", append([]string{"bench-server", "--mode", mode}, cfg.tr.args()...)...)
+		srv.Stderr = os.Stderr
+		out, _ := srv.StdoutPipe()
+		if err := srv.Start(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			srv.Process.Kill()
+			srv.Wait()
+		}()
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if !strings.HasPrefix(line, "ADDR ") {
+			return nil, fmt.Errorf("bench server did not start: %q %v", line, err)
+		}
+		addr = strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+		serverPID = srv.Process.Pid
+	}
+	cl := command("1", append([]string{"bench-clients", "--mode", mode, "--addr", addr, "--transport", cfg.transport,
+		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String()}, cfg.tr.args()...)...)
+	var stdout strings.Builder
+	cl.Stdout = &stdout
+	errPipe, _ := cl.StderrPipe()
+	if err := cl.Start(); err != nil {
+		return nil, err
+	}
+	var (
+		cpu0, cpu1     float64
+		sys0, sys1     cpuTimes
+		self0, self1   float64
+		start, end     time.Time
+		clientPID      = cl.Process.Pid
+		cli0, cli1     float64
+		rssMB          float64
+		sawStart, sawE bool
+	)
+	sc := bufio.NewScanner(errPipe)
+	for sc.Scan() {
+		switch line := sc.Text(); line {
+		case "MEASURE_START":
+			start, sawStart = time.Now(), true
+			cpu0, cli0, self0 = procCPU(serverPID), procCPU(clientPID), procCPU(os.Getpid())
+			sys0 = systemCPU()
+		case "MEASURE_END":
+			end, sawE = time.Now(), true
+			cpu1, cli1, self1 = procCPU(serverPID), procCPU(clientPID), procCPU(os.Getpid())
+			sys1 = systemCPU()
+			rssMB = procRSS(serverPID)
+		case "WARMUP":
+		default:
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
+	if err := cl.Wait(); err != nil {
+		return nil, fmt.Errorf("bench clients: %v", err)
+	}
+	if !sawStart || !sawE {
+		return nil, errors.New("bench clients did not measure")
+	}
+	var cr clientResult
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &cr); err != nil {
+		return nil, fmt.Errorf("bench clients report: %v", err)
+	}
+	secs := end.Sub(start).Seconds()
+	r := &benchResult{
+		Mode:         mode,
+		Transport:    cfg.transport,
+		Subscribers:  cfg.subscribers,
+		KeptUp:       cr.KeptUp,
+		DeliveredMBs: cr.DeliveredMBps,
+		FramesPerSec: cr.FramesPerSec,
+		LatencyP50:   cr.LatencyP50,
+		LatencyP99:   cr.LatencyP99,
+		LatencyMax:   cr.LatencyMax,
+		Pinned:       cfg.pin,
+	}
+	if mode == "baseline" {
+		r.Transport = "quic"
+	}
+	if serverPID > 0 {
+		r.ServerCPU = (cpu1 - cpu0) / secs
+		r.ServerRSS = rssMB
+	}
+	busy := sys1.busy - sys0.busy
+	ours := (cpu1 - cpu0) + (cli1 - cli0) + (self1 - self0)
+	if serverPID == 0 {
+		ours = (cli1 - cli0) + (self1 - self0)
+	}
+	r.OtherCPU = max(0, (busy-ours)/secs)
+	r.Disturbed = r.OtherCPU > 0.15
+	return r, nil
+}
+
+func printTable(w io.Writer, rs ...*benchResult) {
+	fmt.Fprintf(w, "%-9s %-12s %6s %8s %10s %10s %8s %8s %8s %9s %8s\n",
+		"mode", "transport", "subs", "kept_up", "MB/s", "frames/s", "p50 ms", "p99 ms", "max ms", "srv cores", "srv MB")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-9s %-12s %6d %8d %10.2f %10.0f %8.2f %8.2f %8.2f %9.3f %8.1f\n",
+			r.Mode, r.Transport, r.Subscribers, r.KeptUp, r.DeliveredMBs, r.FramesPerSec, r.LatencyP50, r.LatencyP99, r.LatencyMax, r.ServerCPU, r.ServerRSS)
+	}
+	if len(rs) == 2 && rs[0].ServerCPU > 0 && rs[0].LatencyP99 > 0 {
+		fmt.Fprintf(w, "relay/baseline: CPU %.2fx, p99 latency %.2fx\n", rs[1].ServerCPU/rs[0].ServerCPU, rs[1].LatencyP99/rs[0].LatencyP99)
+	}
+}
+
+// procCPU returns a process's user+system CPU seconds, from /proc.
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may contain spaces).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// procRSS returns a process's resident set in MB.
+func procRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+type cpuTimes struct{ busy float64 }
+
+// systemCPU returns the CPU seconds all processes used, from /proc/stat.
+func systemCPU() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	var busy float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		busy += x
+	}
+	return cpuTimes{busy: busy / clockTicks}
+}
+
+// waitQuiet waits until the machine is idle (under 0.15 cores busy over a
+// second), for at most max.
+func waitQuiet(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		a := systemCPU()
+		time.Sleep(time.Second)
+		b := systemCPU()
+		load := b.busy - a.busy
+		if load < 0.15 {
+			return
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "moq bench: the machine is still busy (%.2f cores); measuring anyway\n", load)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "moq bench: waiting for other load (%.2f cores) to stop\n", load)
+	}
+}

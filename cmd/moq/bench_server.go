@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gomoq/gomoq/internal/selfsign"
+	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/quic"
+	"github.com/gomoq/gomoq/relay"
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// baselineALPN is the ALPN of the baseline server: raw QUIC, no MoQ.
+const baselineALPN = "gomoq-bench-baseline"
+
+// runBenchServer is the server process of `moq bench`: the relay, or the
+// baseline (a plain quic-go server sending the same traffic itself). It
+// prints "ADDR host:port" once listening and serves until killed.
+func runBenchServer(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("moq bench-server", flag.ContinueOnError)
+	mode := fs.String("mode", "relay", "relay or baseline")
+	listen := fs.String("listen", "127.0.0.1:0", "UDP address")
+	var tr traffic
+	fs.IntVar(&tr.bitrate, "bitrate", 1_000_000, "bytes per second")
+	fs.IntVar(&tr.frameSize, "frame-size", 1000, "bytes per frame")
+	fs.IntVar(&tr.groupFrames, "group-frames", 30, "frames per group")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cert, err := selfsign.Generate([]string{"localhost", "127.0.0.1"}, 0)
+	if err != nil {
+		return err
+	}
+	if *mode == "baseline" {
+		return serveBaseline(ctx, *listen, cert.TLS, tr)
+	}
+	r := relay.New(relay.Options{Logger: slog.New(slog.DiscardHandler)})
+	defer r.Close()
+	srv := &moqt.Server{
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
+		Config:    &moqt.Config{CheckHTTPOrigin: func(*http.Request) bool { return true }},
+	}
+	srv.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
+		sess, err := srv.Accept(w, req, r.Mux())
+		if err == nil {
+			go r.ServeSession(sess)
+		}
+	})
+	tc := srv.TLSConfig.Clone()
+	tc.NextProtos = srv.NextProtos(nil)
+	ln, err := quic.ListenAddr(*listen, tc, srv.QUICListenConfig())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	srv.ServeQUICListener(ln)
+	return nil
+}
+
+// serveBaseline sends the benchmark's traffic to every connection: one
+// uni stream per group, each frame a varint length and the payload; one
+// writer goroutine per connection fed by one pacing generator.
+func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr traffic) error {
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{baselineALPN}}
+	ln, err := quic.ListenAddr(listen, tc, &quic.Config{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	var (
+		mu    sync.Mutex
+		conns = map[chan []byte]struct{}{}
+		once  sync.Once
+	)
+	stop := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		close(stop)
+		ln.Close()
+	}()
+	generate := func() {
+		tr.pace(stop, func(_ uint64, p []byte) {
+			mu.Lock()
+			for ch := range conns {
+				select {
+				case ch <- p:
+				default: // this connection is behind: the frame is lost for it
+				}
+			}
+			mu.Unlock()
+		})
+	}
+	for {
+		conn, err := ln.Accept(context.Background())
+		if err != nil {
+			return nil
+		}
+		once.Do(func() { go generate() })
+		ch := make(chan []byte, 4096)
+		mu.Lock()
+		conns[ch] = struct{}{}
+		mu.Unlock()
+		go func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, ch)
+				mu.Unlock()
+			}()
+			var str quic.SendStream
+			var buf []byte
+			n := 0
+			for {
+				var p []byte
+				select {
+				case p = <-ch:
+				case <-conn.Context().Done():
+					return
+				}
+				if n%tr.groupFrames == 0 {
+					if str != nil {
+						str.Close()
+					}
+					if str, err = conn.OpenUniStreamSync(conn.Context()); err != nil {
+						return
+					}
+				}
+				n++
+				buf = quicvarint.Append(buf[:0], uint64(len(p)))
+				if _, err := str.Write(buf); err != nil {
+					return
+				}
+				if _, err := str.Write(p); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
