@@ -445,12 +445,19 @@ async function consume(opts = {}) {
 			ev("announced");
 		}
 
+		// The first frame of each track is also logged to the console, which the driver
+		// streams to stderr as it happens: a test can wait for that line to pace a publisher.
+		const firstFrameLogged = new Set();
 		async function readGroup(name, group) {
 			let index = 0;
 			try {
 				for (;;) {
 					const frame = await group.readFrame();
 					if (!frame) break;
+					if (!firstFrameLogged.has(name)) {
+						firstFrameLogged.add(name);
+						console.info(`consume ${opts.broadcast}: first frame track=${name} group=${group.sequence} frame=${index}`);
+					}
 					const ts = frame.timestamp;
 					result.frames.push({
 						track: name,

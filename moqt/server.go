@@ -19,6 +19,7 @@ import (
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 	"github.com/gomoq/gomoq/webtransport"
+	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	wt "github.com/quic-go/webtransport-go"
 )
@@ -66,6 +67,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[quic.Listener]struct{}
 	conns     map[quic.Connection]struct{}
+	h3conns   map[*quicgo.Conn]bool // HTTP/3 connections: whether one carried a session
 	sessions  map[*Session]struct{}
 	closing   bool // no new listeners, connections or sessions
 	wg        sync.WaitGroup
@@ -77,18 +79,27 @@ func (s *Server) init() {
 		s.listeners = make(map[quic.Listener]struct{})
 		s.conns = make(map[quic.Connection]struct{})
 		s.sessions = make(map[*Session]struct{})
+		s.h3conns = make(map[*quicgo.Conn]bool)
 		var protos []string
 		for _, v := range s.Config.versions() {
 			protos = append(protos, v.String())
 		}
 		s.wt = &wt.Server{
-			H3:                   &http3.Server{Handler: http.HandlerFunc(s.serveHTTP3)},
+			H3: &http3.Server{
+				Handler: http.HandlerFunc(s.serveHTTP3),
+				ConnContext: func(ctx context.Context, c *quicgo.Conn) context.Context {
+					return context.WithValue(ctx, h3ConnKey{}, c)
+				},
+			},
 			ApplicationProtocols: protos,
 			// ServeWebTransport checks the origin itself, to answer 403.
 			CheckOrigin: func(*http.Request) bool { return true },
 		}
 	})
 }
+
+// h3ConnKey keys the QUIC connection in HTTP/3 request contexts.
+type h3ConnKey struct{}
 
 // newOrigin returns a random hop ID below 2^53 (what JavaScript peers can
 // represent), never zero.
@@ -259,7 +270,15 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 		if err != nil {
 			return nil, fmt.Errorf("moqt: WebTransport upgrade: %w", err)
 		}
-		conn = webtransport.Wrap(sess)
+		qc, _ := r.Request.Context().Value(h3ConnKey{}).(*quicgo.Conn)
+		if qc != nil {
+			s.mu.Lock()
+			if _, ok := s.h3conns[qc]; ok {
+				s.h3conns[qc] = true
+			}
+			s.mu.Unlock()
+		}
+		conn = webtransport.WrapConn(sess, qc)
 	} else {
 		conn, version = rw.conn, rw.ver
 	}
@@ -478,6 +497,26 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 			conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "HTTP/3 needs a quic-go connection")
 			return errors.New("moqt: HTTP/3 is only served on quic-go connections")
 		}
+		// A connection that carries no WebTransport session within the
+		// setup timeout is dropped.
+		s.mu.Lock()
+		s.h3conns[qc] = false
+		s.mu.Unlock()
+		timer := time.AfterFunc(s.Config.setupTimeout(), func() {
+			s.mu.Lock()
+			used := s.h3conns[qc]
+			s.mu.Unlock()
+			if !used {
+				s.logger().Debug("moqt: no WebTransport session within the setup timeout", "remote", conn.RemoteAddr().String())
+				conn.CloseWithError(quic.ApplicationErrorCode(SetupTimeoutError), "no WebTransport session within the setup timeout")
+			}
+		})
+		defer func() {
+			timer.Stop()
+			s.mu.Lock()
+			delete(s.h3conns, qc)
+			s.mu.Unlock()
+		}()
 		err := s.wt.ServeQUICConn(qc)
 		<-conn.Context().Done()
 		return err

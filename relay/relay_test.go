@@ -44,12 +44,17 @@ type testRelay struct {
 }
 
 func startRelay(t *testing.T, opts relay.Options) *testRelay {
+	return startRelayWith(t, opts, &moqt.Config{})
+}
+
+func startRelayWith(t *testing.T, opts relay.Options, cfg *moqt.Config) *testRelay {
 	t.Helper()
 	opts.Logger = logger()
 	r := relay.New(opts)
+	cfg.CheckHTTPOrigin = func(*http.Request) bool { return true }
 	srv := &moqt.Server{
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
-		Config:    &moqt.Config{CheckHTTPOrigin: func(*http.Request) bool { return true }},
+		Config:    cfg,
 		Logger:    logger(),
 	}
 	var wg sync.WaitGroup

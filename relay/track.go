@@ -26,9 +26,10 @@ type track struct {
 
 	ctx    context.Context // cancelled by stop
 	cancel context.CancelFunc
+	epoch  time.Time // frame arrival times count from here
 
 	mu      sync.Mutex
-	users   int      // holders of the track (subscribers and info requests)
+	users   int // holders of the track (subscribers and info requests)
 	idle    *time.Timer
 	groups  []*group // cached, in arrival order
 	latest  *group   // highest sequence seen
@@ -48,13 +49,14 @@ type group struct {
 	idx     uint64 // arrival number
 	arrived time.Time
 	frames  []*moqt.Frame
+	times   []int64 // arrival of each frame, monotonic ns since the track began
 	bytes   int
 	done    bool  // complete (or aborted, with err)
 	err     error // non-nil: the group was reset upstream
 }
 
 func newTrack(b *broadcast, name string) *track {
-	t := &track{b: b, name: name, ready: make(chan struct{}), subs: make(map[*subscriber]struct{})}
+	t := &track{b: b, name: name, ready: make(chan struct{}), subs: make(map[*subscriber]struct{}), epoch: time.Now()}
 	t.ctx, t.cancel = context.WithCancel(b.ctx)
 	return t
 }
@@ -191,10 +193,14 @@ func (t *track) readGroup(g *group, gr *moqt.GroupReader) {
 		}
 		t.mu.Lock()
 		g.frames = append(g.frames, f)
+		g.times = append(g.times, int64(time.Since(t.epoch)))
 		g.bytes += len(f.Payload)
 		over := g.bytes > limit
 		for s := range t.subs {
-			s.wake()
+			s.wakeGroupLocked(g)
+			if s.tw == nil {
+				s.wake() // a Fetch
+			}
 		}
 		t.mu.Unlock()
 		if over {
@@ -211,6 +217,7 @@ func (t *track) endGroup(g *group, err error) {
 	g.done, g.err = true, err
 	t.reading--
 	for s := range t.subs {
+		s.wakeGroupLocked(g)
 		s.wake()
 	}
 }
@@ -226,49 +233,71 @@ func (t *track) finish(err error) {
 }
 
 // subscriber is one downstream subscription: a cursor over the track's
-// groups. active and the cursor fields are guarded by the track's mutex;
-// writes happen without it, in the subscriber's goroutine.
+// groups. Each group it is sent is written by its own goroutine, so that a
+// group stalled by stream flow control delays no other group. The cursor
+// and active are guarded by the track's mutex.
 type subscriber struct {
-	t        *track
-	tw       *moqt.TrackWriter
-	notify   chan struct{}
-	from     uint64     // lowest group sequence wanted
-	opened   uint64     // arrival numbers below this were opened or skipped
-	active   []*sending // groups being written
-	latency  time.Duration
-	scratch  []work
-	openList []*group
+	t       *track
+	tw      *moqt.TrackWriter
+	notify  chan struct{}
+	from    uint64     // lowest group sequence wanted
+	opened  uint64     // groups with a lower arrival number were taken (or skipped)
+	active  []*sending // groups being written
+	latency time.Duration
+	wg      sync.WaitGroup
 }
 
-// sending is a group being written to one subscriber.
+// sending is a group being written to one subscriber by its goroutine.
 type sending struct {
 	g       *group
-	w       *moqt.GroupWriter
-	n       int         // frames written
-	dropped atomic.Bool // finished, or cancelled for being too old
+	w       *moqt.GroupWriter // set once opened, under the track's mutex
+	notify  chan struct{}
+	n       atomic.Int64 // frames written
+	dropped atomic.Bool  // cancelled for being too far behind
 }
 
-type work struct {
-	s      *sending
-	frames []*moqt.Frame
-	done   bool
-	err    error
-}
-
-func (s *subscriber) wake() {
+func wake(c chan struct{}) {
 	select {
-	case s.notify <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// dropStaleLocked cancels the groups this subscriber is still writing that
-// are older than a newly arrived group seq by more than its latency bound.
-func (s *subscriber) dropStaleLocked(seq uint64) {
+func (s *subscriber) wake() {
+	if s.notify != nil {
+		wake(s.notify)
+	}
+}
+
+// wakeGroupLocked wakes the goroutine sending g to this subscriber.
+func (s *subscriber) wakeGroupLocked(g *group) {
 	for _, st := range s.active {
-		if !st.dropped.Load() && st.w != nil && st.g.seq < seq && time.Since(st.g.arrived) > s.latency {
+		if st.g == g {
+			wake(st.notify)
+		}
+	}
+}
+
+// dropStaleLocked cancels the older groups (than a newly arrived group seq)
+// this subscriber is behind on: those whose oldest frame not yet written
+// arrived more than its latency bound ago. A group whose frames were all
+// written is never dropped.
+func (s *subscriber) dropStaleLocked(seq uint64) {
+	now := int64(time.Since(s.t.epoch))
+	for _, st := range s.active {
+		if st.dropped.Load() || st.w == nil || st.g.seq >= seq {
+			continue
+		}
+		n := int(st.n.Load())
+		if n >= len(st.g.frames) {
+			continue // caught up
+		}
+		if behind := time.Duration(now - st.g.times[n]); behind > s.latency {
 			st.dropped.Store(true)
 			st.w.CancelWrite(moqt.OldGroupError)
+			wake(st.notify)
+			s.t.b.relay.logger.Debug("relay: subscriber too far behind, dropping a group",
+				"broadcast", s.t.b.path.String(), "track", s.t.name, "group", st.g.seq, "behind", behind)
 		}
 	}
 }
@@ -296,26 +325,31 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 	defer func() {
 		t.mu.Lock()
 		delete(t.subs, s)
-		active := s.active
-		s.active = nil
-		t.mu.Unlock()
-		for _, st := range active {
-			if st.w != nil {
-				st.w.CancelWrite(moqt.CancelledError)
-			}
+		for _, st := range s.active {
+			wake(st.notify)
 		}
+		t.mu.Unlock()
+		s.wg.Wait()
 		t.updateUpstream()
 	}()
 
 	for {
-		finished, err := s.step()
-		if err != nil {
-			return
+		t.mu.Lock()
+		for _, g := range t.groups {
+			if g.idx < s.opened || g.seq < s.from || (g.done && g.err != nil) {
+				continue
+			}
+			st := &sending{g: g, notify: make(chan struct{}, 1)}
+			s.active = append(s.active, st)
+			s.wg.Go(func() { s.send(st) })
 		}
+		if n := len(t.groups); n > 0 {
+			s.opened = max(s.opened, t.groups[n-1].idx+1)
+		}
+		finished := t.done && t.reading == 0 && len(s.active) == 0
+		doneErr := t.doneErr
+		t.mu.Unlock()
 		if finished {
-			t.mu.Lock()
-			doneErr := t.doneErr
-			t.mu.Unlock()
 			if doneErr != nil && !errors.Is(doneErr, context.Canceled) {
 				code := moqt.InternalStreamError
 				var se *moqt.SubscribeError
@@ -336,98 +370,59 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 	}
 }
 
-// step writes what is available. It reports whether the track is finished
-// for this subscriber, or an error when the subscriber is gone.
-func (s *subscriber) step() (finished bool, err error) {
+// send writes one group to the subscriber as its frames arrive.
+func (s *subscriber) send(st *sending) {
 	t := s.t
-	// Snapshot the work under the lock; write without it.
-	t.mu.Lock()
-	s.openList = s.openList[:0]
-	for _, g := range t.groups {
-		if g.idx < s.opened {
-			continue
-		}
-		if g.seq >= s.from && !(g.done && g.err != nil) {
-			s.openList = append(s.openList, g)
-		}
-	}
-	if n := len(t.groups); n > 0 {
-		if last := t.groups[n-1].idx + 1; last > s.opened {
-			s.opened = last
-		}
-	}
-	for _, g := range s.openList {
-		st := &sending{g: g}
-		s.active = append(s.active, st)
-	}
-	s.scratch = s.scratch[:0]
-	for _, st := range s.active {
-		s.scratch = append(s.scratch, work{s: st, frames: st.g.frames[st.n:], done: st.g.done, err: st.g.err})
-	}
-	finished = t.done && t.reading == 0 && len(s.active) == 0
-	t.mu.Unlock()
-
-	// Newest first: the live edge goes before older groups.
-	for i := len(s.scratch) - 1; i >= 0; i-- {
-		wk := &s.scratch[i]
-		st := wk.s
-		if st.w == nil && !st.dropped.Load() {
-			w, err := s.tw.OpenGroup(st.g.seq)
-			if err != nil {
-				return false, err
-			}
-			t.mu.Lock()
-			st.w = w
-			t.mu.Unlock()
-		}
-		for _, f := range wk.frames {
-			if st.dropped.Load() {
+	defer func() {
+		t.mu.Lock()
+		for i, x := range s.active {
+			if x == st {
+				s.active = append(s.active[:i], s.active[i+1:]...)
 				break
 			}
-			if err := st.w.WriteFrame(f); err != nil {
-				if st.dropped.Load() {
-					break
-				}
-				var ge *moqt.GroupError
-				if errors.As(err, &ge) {
-					st.dropped.Store(true) // the subscriber stopped this group
-					break
-				}
-				return false, err
+		}
+		t.mu.Unlock()
+		s.wake()
+	}()
+	w, err := s.tw.OpenGroup(st.g.seq)
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	st.w = w
+	t.mu.Unlock()
+	for {
+		t.mu.Lock()
+		frames := st.g.frames[st.n.Load():]
+		done, gerr := st.g.done, st.g.err
+		t.mu.Unlock()
+		for _, f := range frames {
+			if st.dropped.Load() {
+				return
 			}
-			st.n++
+			if err := w.WriteFrame(f); err != nil {
+				w.CancelWrite(moqt.CancelledError)
+				return
+			}
+			st.n.Add(1)
 		}
 		switch {
 		case st.dropped.Load():
-		case wk.done && wk.err != nil:
-			st.w.CancelWrite(moqt.CancelledError)
-			st.dropped.Store(true)
-		case wk.done:
-			st.w.Close()
-			st.dropped.Store(true) // finished: forgotten below
+			return
+		case done && gerr != nil:
+			w.CancelWrite(moqt.CancelledError)
+			return
+		case done:
+			w.Close()
+			return
+		}
+		select {
+		case <-st.notify:
+		case <-s.tw.Context().Done():
+			w.CancelWrite(moqt.CancelledError)
+			return
 		}
 	}
-	// Forget finished and dropped groups.
-	t.mu.Lock()
-	kept := s.active[:0]
-	for _, st := range s.active {
-		if !st.dropped.Load() {
-			kept = append(kept, st)
-		}
-	}
-	for i := len(kept); i < len(s.active); i++ {
-		s.active[i] = nil
-	}
-	s.active = kept
-	finished = finished || (t.done && t.reading == 0 && len(s.active) == 0 && !s.pendingLocked())
-	t.mu.Unlock()
-	return finished, nil
-}
-
-// pendingLocked reports whether cached groups remain unopened.
-func (s *subscriber) pendingLocked() bool {
-	n := len(s.t.groups)
-	return n > 0 && s.t.groups[n-1].idx >= s.opened
 }
 
 // updateUpstream merges what the subscribers ask for and sends it upstream

@@ -23,6 +23,10 @@ import (
 // Wrap returns the quic.Connection of a WebTransport session.
 func Wrap(s *wt.Session) quic.Connection { return wrap(s, nil) }
 
+// WrapConn is Wrap for a session whose QUIC connection is known: a session
+// ended by the connection's close then reports that close's reason.
+func WrapConn(s *wt.Session, qconn *quicgo.Conn) quic.Connection { return wrap(s, qconn) }
+
 // wrap adapts s; qconn, when known, is the QUIC connection under it, whose
 // close reason explains a session that ended without a WebTransport close.
 func wrap(s *wt.Session, qconn *quicgo.Conn) *session {

@@ -232,4 +232,3 @@ func baselineSubscribers(ctx context.Context, wg *sync.WaitGroup, addr string, r
 	}
 	return connected, nil
 }
-

@@ -146,4 +146,3 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 		}()
 	}
 }
-
