@@ -351,3 +351,32 @@ func TestUnknownPathRejected(t *testing.T) {
 
 var _ = http.StatusOK
 var _ sync.Mutex
+
+// moq-00 (IETF moq-transport draft 14) may be listed in NextProtos, but such
+// connections are closed with a clear reason until it is supported.
+func TestIETFALPNRefusedClearly(t *testing.T) {
+	srv := &moqt.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{testCert.TLS}, NextProtos: []string{"h3", "moq-00"}}}
+	srv.Handler = acceptWith(srv, nil, nil)
+	tc := srv.TLSConfig.Clone()
+	tc.NextProtos = srv.NextProtos(tc.NextProtos)
+	if tc.NextProtos[0] != "h3" || tc.NextProtos[1] != "moq-00" {
+		t.Fatalf("NextProtos %v: the user's ALPNs must come first, kept", tc.NextProtos)
+	}
+	ln, err := quic.ListenAddr("127.0.0.1:0", tc, srv.QUICListenConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeQUICListener(ln)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, ln.Addr().String(), &tls.Config{RootCAs: testCert.Pool(), NextProtos: []string{"moq-00"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-conn.Context().Done()
+	var ae *quic.ApplicationError
+	if err := context.Cause(conn.Context()); !errors.As(err, &ae) || ae.ErrorCode != quic.ApplicationErrorCode(moqt.VersionNegotiationError) || !strings.Contains(ae.ErrorMessage, "moq-00") {
+		t.Fatalf("moq-00 connection closed with %v", err)
+	}
+}

@@ -143,7 +143,7 @@ func (r *Relay) ServeSession(sess *moqt.Session) {
 		}
 		path := moqt.BroadcastPath(string(root) + "/" + string(ann.BroadcastPath()))
 		a := ann.WithPath(path)
-		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, remote: ann.BroadcastPath(), ctx: a.Context()}
+		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, remote: ann.BroadcastPath(), ctx: sess.Context()}
 		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
 		r.mux.Announce(a, b)
 		r.wg.Add(1)
@@ -171,7 +171,7 @@ type broadcast struct {
 	path   moqt.BroadcastPath
 	sess   *moqt.Session
 	remote moqt.BroadcastPath // in the publishing session's namespace
-	ctx    context.Context    // ends with the announcement
+	ctx    context.Context    // the publishing session's: tracks cannot outlive it
 
 	mu     sync.Mutex
 	tracks map[string]*track
@@ -243,6 +243,14 @@ func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
 	t.serve(tw)
 }
 
+// endGrace is how long the tracks of an ended broadcast may take to finish
+// on their own (the publisher usually finishes them just before or after
+// it ends the announcement) before they are cut.
+const endGrace = 2 * time.Second
+
+// close ends the broadcast: no new subscription starts; the tracks being
+// relayed finish when their publisher finishes them, or are stopped after
+// endGrace (at once when the relay closes).
 func (b *broadcast) close() {
 	b.mu.Lock()
 	b.closed = true
@@ -252,6 +260,11 @@ func (b *broadcast) close() {
 	}
 	b.mu.Unlock()
 	for _, t := range tracks {
-		t.stop()
+		if b.relay.ctx.Err() != nil {
+			t.stop()
+			continue
+		}
+		timer := time.AfterFunc(endGrace, t.stop)
+		context.AfterFunc(t.ctx, func() { timer.Stop() })
 	}
 }

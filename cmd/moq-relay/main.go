@@ -31,6 +31,7 @@ import (
 
 	"github.com/gomoq/gomoq/internal/selfsign"
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/quic"
 	"github.com/gomoq/gomoq/relay"
 )
 
@@ -52,6 +53,18 @@ func run(args []string) error {
 	keyFile := fs.String("tls-key", "", "PEM private key `file` of --tls-cert")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for sessions to drain before closing them")
+	// Limits (0 keeps the library default, shown in brackets).
+	maxSessions := fs.Int("max-sessions", 0, "sessions at once; more are refused [10000]")
+	maxSubs := fs.Int("max-subscriptions", 0, "subscriptions a session may hold open [1024]")
+	maxAnnounce := fs.Int("max-announce-streams", 0, "announcement streams a session may hold open [64]")
+	maxMessage := fs.Int("max-message-size", 0, "largest control message, bytes [65536]")
+	maxFrame := fs.Int("max-frame-size", 0, "largest frame, bytes [16777216]")
+	setupTimeout := fs.Duration("setup-timeout", 0, "time a connection has to set up its session [10s]")
+	idleTimeout := fs.Duration("idle-timeout", 0, "QUIC idle timeout [30s]")
+	maxStreams := fs.Int64("max-streams", 0, "incoming streams of each kind a session may have open at once [1024]")
+	cacheGroups := fs.Int("cache-groups", 0, "groups cached per track [16]")
+	maxGroupBytes := fs.Int("max-group-bytes", 0, "largest cached group, bytes; larger groups are aborted [33554432]")
+	maxLatency := fs.Duration("max-latency", 0, "how far behind a subscriber may fall before its old groups are dropped, when neither side says [2s]")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -72,14 +85,30 @@ func run(args []string) error {
 		return err
 	}
 
-	r := relay.New(relay.Options{Logger: logger})
+	r := relay.New(relay.Options{
+		Logger:        logger,
+		CacheGroups:   *cacheGroups,
+		MaxGroupBytes: *maxGroupBytes,
+		MaxLatency:    *maxLatency,
+	})
 	defer r.Close()
 	server := &moqt.Server{
 		Addr:      *listen,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		QUICConfig: &quic.Config{
+			MaxIdleTimeout:        *idleTimeout,
+			MaxIncomingStreams:    *maxStreams,
+			MaxIncomingUniStreams: *maxStreams,
+		},
 		Config: &moqt.Config{
 			// Browsers connect from pages served elsewhere.
-			CheckHTTPOrigin: func(*http.Request) bool { return true },
+			CheckHTTPOrigin:    func(*http.Request) bool { return true },
+			SetupTimeout:       *setupTimeout,
+			MaxMessageSize:     *maxMessage,
+			MaxFrameSize:       *maxFrame,
+			MaxSubscriptions:   *maxSubs,
+			MaxAnnounceStreams: *maxAnnounce,
+			MaxSessions:        *maxSessions,
 		},
 		Logger: logger,
 	}
