@@ -521,6 +521,15 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 		<-conn.Context().Done()
 		return err
 	}
+	// Early (0-RTT) connections are accepted before the handshake ends; a
+	// close sent before then loses its code and reason.
+	if hc, ok := conn.(interface{ HandshakeComplete() <-chan struct{} }); ok {
+		select {
+		case <-hc.HandshakeComplete():
+		case <-conn.Context().Done():
+			return context.Cause(conn.Context())
+		}
+	}
 	v, ok := wire.ParseALPN(alpn)
 	if !ok || !s.Config.supportsVersion(Version(v)) {
 		reason := fmt.Sprintf("unsupported protocol %q", alpn)
