@@ -43,11 +43,11 @@ type testRelay struct {
 	addr string
 }
 
-func startRelay(t *testing.T, opts relay.Options) *testRelay {
+func startRelay(t testing.TB, opts relay.Options) *testRelay {
 	return startRelayWith(t, opts, &moqt.Config{})
 }
 
-func startRelayWith(t *testing.T, opts relay.Options, cfg *moqt.Config) *testRelay {
+func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRelay {
 	t.Helper()
 	opts.Logger = logger()
 	r := relay.New(opts)
@@ -85,7 +85,7 @@ func startRelayWith(t *testing.T, opts relay.Options, cfg *moqt.Config) *testRel
 	return &testRelay{Relay: r, addr: ln.Addr().String()}
 }
 
-func dial(t *testing.T, r *testRelay, transport string, v moqt.Version, path string, mux *moqt.TrackMux) *moqt.Session {
+func dial(t testing.TB, r *testRelay, transport string, v moqt.Version, path string, mux *moqt.TrackMux) *moqt.Session {
 	t.Helper()
 	c := &moqt.Client{
 		TLSConfig: &tls.Config{RootCAs: cert.Pool()},
@@ -367,3 +367,4 @@ func TestPublisherLossEndsBroadcast(t *testing.T) {
 		}
 	})
 }
+

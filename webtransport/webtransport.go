@@ -135,7 +135,11 @@ func (c *session) AcceptStream(ctx context.Context) (quic.Stream, error) {
 	if err != nil {
 		return nil, convertErr(err)
 	}
-	return &stream{s}, nil
+	return c.newStream(s), nil
+}
+
+func (c *session) newStream(s *wt.Stream) *stream {
+	return &stream{s: s, stop: unblockOnClose(c.ctx, s)}
 }
 
 func (c *session) AcceptUniStream(ctx context.Context) (quic.ReceiveStream, error) {
@@ -143,7 +147,7 @@ func (c *session) AcceptUniStream(ctx context.Context) (quic.ReceiveStream, erro
 	if err != nil {
 		return nil, convertErr(err)
 	}
-	return &receiveStream{s}, nil
+	return &receiveStream{s: s, stop: unblockOnClose(c.ctx, s)}, nil
 }
 
 func (c *session) OpenStream() (quic.Stream, error) {
@@ -151,7 +155,7 @@ func (c *session) OpenStream() (quic.Stream, error) {
 	if err != nil {
 		return nil, convertErr(err)
 	}
-	return &stream{s}, nil
+	return c.newStream(s), nil
 }
 
 func (c *session) OpenStreamSync(ctx context.Context) (quic.Stream, error) {
@@ -159,7 +163,7 @@ func (c *session) OpenStreamSync(ctx context.Context) (quic.Stream, error) {
 	if err != nil {
 		return nil, convertErr(err)
 	}
-	return &stream{s}, nil
+	return c.newStream(s), nil
 }
 
 func (c *session) OpenUniStream() (quic.SendStream, error) {
@@ -221,17 +225,43 @@ func (s *sendStream) StreamID() quic.StreamID            { return s.s.StreamID()
 func (s *sendStream) SetWriteDeadline(t time.Time) error { return s.s.SetWriteDeadline(t) }
 func (s *sendStream) Context() context.Context           { return s.s.Context() }
 
-type receiveStream struct{ s *wt.ReceiveStream }
+// readUnblocker is what unblockOnClose needs of a stream's receive side.
+type readUnblocker interface{ SetReadDeadline(time.Time) error }
+
+// unblockOnClose makes a Read blocked on the stream return once the session
+// has ended: webtransport-go v0.13.0 keeps a Read of a stream reset with
+// WT_SESSION_GONE waiting for a session close that does not always reach
+// the streams already accepted. The returned stop func releases the hook.
+func unblockOnClose(ctx context.Context, r readUnblocker) func() bool {
+	return context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Now()) })
+}
+
+type receiveStream struct {
+	s    *wt.ReceiveStream
+	stop func() bool
+}
 
 func (s *receiveStream) Read(b []byte) (int, error) {
 	n, err := s.s.Read(b)
+	if err != nil {
+		s.stop()
+	}
 	return n, convertErr(err)
 }
-func (s *receiveStream) CancelRead(c quic.StreamErrorCode) { s.s.CancelRead(wtCode(c)) }
+
+// CancelRead also expires the read deadline: webtransport-go's CancelRead
+// does not wake a Read waiting for the session to close.
+func (s *receiveStream) CancelRead(c quic.StreamErrorCode) {
+	s.s.CancelRead(wtCode(c))
+	s.s.SetReadDeadline(time.Now())
+}
 func (s *receiveStream) StreamID() quic.StreamID           { return s.s.StreamID() }
 func (s *receiveStream) SetReadDeadline(t time.Time) error { return s.s.SetReadDeadline(t) }
 
-type stream struct{ s *wt.Stream }
+type stream struct {
+	s    *wt.Stream
+	stop func() bool
+}
 
 func (s *stream) Write(b []byte) (int, error) {
 	n, err := s.s.Write(b)
@@ -239,6 +269,9 @@ func (s *stream) Write(b []byte) (int, error) {
 }
 func (s *stream) Read(b []byte) (int, error) {
 	n, err := s.s.Read(b)
+	if err != nil {
+		s.stop()
+	}
 	return n, convertErr(err)
 }
 func (s *stream) Close() error                       { return convertErr(s.s.Close()) }
