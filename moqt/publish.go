@@ -348,8 +348,9 @@ func (w *TrackWriter) OpenGroup(seq uint64) (*GroupWriter, error) {
 	if err != nil {
 		return nil, w.writeErr(err)
 	}
+	urgency := w.urgency()
 	if p, ok := str.(quic.Prioritizer); ok {
-		p.SetPriority(0, false)
+		p.SetPriority(urgency, false)
 	}
 	g := &GroupWriter{track: w, seq: seq, stream: str}
 	b := wire.AppendVarint(g.hdr[:0], wire.StreamGroup)
@@ -380,7 +381,7 @@ func (w *TrackWriter) OpenGroup(seq uint64) (*GroupWriter, error) {
 	// Newer groups first: demote the groups still open.
 	for og := range w.groups {
 		if p, ok := og.stream.(quic.Prioritizer); ok {
-			p.SetPriority(1, false)
+			p.SetPriority(min(urgency+1, 7), false)
 		}
 	}
 	if w.groups == nil {
@@ -389,6 +390,15 @@ func (w *TrackWriter) OpenGroup(seq uint64) (*GroupWriter, error) {
 	w.groups[g] = struct{}{}
 	w.sess.inflight.Add(1)
 	return g, nil
+}
+
+// urgency maps the subscriber's priority (0-255, higher first) to a QUIC
+// stream urgency (0-6, lower first), leaving 7 for demoted older groups.
+func (w *TrackWriter) urgency() int8 {
+	w.mu.Lock()
+	p := w.config.Priority
+	w.mu.Unlock()
+	return int8(6 - int(p)*6/255)
 }
 
 func (w *TrackWriter) writeErr(err error) error {

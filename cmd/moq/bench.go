@@ -52,6 +52,7 @@ type benchConfig struct {
 	relayPID    int
 	runs        int
 	quietWait   time.Duration
+	cpuProfile  string
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -71,6 +72,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.relayPID, "relay-pid", 0, "`PID` of the relay given by --url, to measure its CPU and RSS")
 	fs.IntVar(&cfg.runs, "runs", 1, "runs per mode; the median run is reported, disturbed runs are discarded")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 30*time.Second, "how long to wait for other CPU load to stop before each run")
+	fs.StringVar(&cfg.cpuProfile, "server-cpuprofile", "", "write a CPU profile of the server process to `file` (mode name appended)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,15 +185,29 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.url, "moqt://"), "https://"), "/")
 	serverPID := cfg.relayPID
 	if cfg.url == "" || mode == "baseline" {
-		srv := command("0", append([]string{"bench-server", "--mode", mode}, cfg.tr.args()...)...)
+		sargs := append([]string{"bench-server", "--mode", mode}, cfg.tr.args()...)
+		if cfg.cpuProfile != "" {
+			sargs = append(sargs, "--cpuprofile", cfg.cpuProfile+"."+mode)
+		}
+		srv := command("0", sargs...)
 		srv.Stderr = os.Stderr
 		out, _ := srv.StdoutPipe()
 		if err := srv.Start(); err != nil {
 			return nil, err
 		}
 		defer func() {
-			srv.Process.Kill()
-			srv.Wait()
+			srv.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() {
+				srv.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				srv.Process.Kill()
+				<-done
+			}
 		}()
 		line, err := bufio.NewReader(out).ReadString('\n')
 		if !strings.HasPrefix(line, "ADDR ") {

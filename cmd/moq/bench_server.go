@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sync"
 
 	"github.com/gomoq/gomoq/internal/selfsign"
@@ -26,6 +28,7 @@ func runBenchServer(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("moq bench-server", flag.ContinueOnError)
 	mode := fs.String("mode", "relay", "relay or baseline")
 	listen := fs.String("listen", "127.0.0.1:0", "UDP address")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to `file`")
 	var tr traffic
 	fs.IntVar(&tr.bitrate, "bitrate", 1_000_000, "bytes per second")
 	fs.IntVar(&tr.frameSize, "frame-size", 1000, "bytes per frame")
@@ -36,6 +39,17 @@ func runBenchServer(ctx context.Context, args []string) error {
 	cert, err := selfsign.Generate([]string{"localhost", "127.0.0.1"}, 0)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if *mode == "baseline" {
 		return serveBaseline(ctx, *listen, cert.TLS, tr)
