@@ -504,17 +504,39 @@ func (g *GroupWriter) WriteFrame(f *Frame) error {
 		delta = int64(f.Timestamp - g.lastTS)
 		g.lastTS = f.Timestamp
 	}
+	// A small frame goes out in one Write, so that its header and payload
+	// share a packet: quic-go may send the bytes of each Write as soon as
+	// it gets them.
+	if len(f.Payload) <= maxCoalesce {
+		bp := coalescePool.Get().(*[]byte)
+		b := wire.AppendFrameHeader((*bp)[:0], v, delta, len(f.Payload))
+		b = append(b, f.Payload...)
+		_, err := g.stream.Write(b)
+		*bp = b
+		coalescePool.Put(bp)
+		if err != nil {
+			return g.writeErr(err)
+		}
+		return nil
+	}
 	b := wire.AppendFrameHeader(g.hdr[:0], v, delta, len(f.Payload))
 	if _, err := g.stream.Write(b); err != nil {
 		return g.writeErr(err)
 	}
-	if len(f.Payload) > 0 {
-		if _, err := g.stream.Write(f.Payload); err != nil {
-			return g.writeErr(err)
-		}
+	if _, err := g.stream.Write(f.Payload); err != nil {
+		return g.writeErr(err)
 	}
 	return nil
 }
+
+// maxCoalesce is the largest payload WriteFrame copies to write it with its
+// header; larger ones are written in place.
+const maxCoalesce = 4 << 10
+
+var coalescePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, maxCoalesce+16)
+	return &b
+}}
 
 func (g *GroupWriter) writeErr(err error) error {
 	if code, remote, ok := streamCode(err); ok {

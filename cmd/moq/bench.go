@@ -29,6 +29,7 @@ type benchResult struct {
 	LatencyMax   float64 `json:"latency_max_ms"`
 	ServerCPU    float64 `json:"server_cpu_cores"`
 	ServerRSS    float64 `json:"server_rss_mb"`
+	ClientCPU    float64 `json:"clients_cpu_cores"`
 	OtherCPU     float64 `json:"other_cpu_cores"`
 	Disturbed    bool    `json:"disturbed"`
 	Pinned       bool    `json:"pinned"`
@@ -144,8 +145,8 @@ func benchMedian(ctx context.Context, cfg benchConfig, mode string) (*benchResul
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(os.Stderr, "moq bench: %s run %d: kept up %d/%d, p99 %.2f ms, server %.3f cores, other load %.2f cores%s\n",
-			mode, i+1, r.KeptUp, r.Subscribers, r.LatencyP99, r.ServerCPU, r.OtherCPU, map[bool]string{true: " (disturbed, discarded)"}[r.Disturbed])
+		fmt.Fprintf(os.Stderr, "moq bench: %s run %d: kept up %d/%d, p99 %.2f ms, server %.3f cores, clients %.3f cores, other load %.2f cores%s\n",
+			mode, i+1, r.KeptUp, r.Subscribers, r.LatencyP99, r.ServerCPU, r.ClientCPU, r.OtherCPU, map[bool]string{true: " (disturbed, discarded)"}[r.Disturbed])
 		if r.Disturbed {
 			discarded++
 			continue
@@ -216,8 +217,12 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		addr = strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
 		serverPID = srv.Process.Pid
 	}
-	cl := command("1", append([]string{"bench-clients", "--mode", mode, "--addr", addr, "--transport", cfg.transport,
-		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String()}, cfg.tr.args()...)...)
+	cargs := append([]string{"bench-clients", "--mode", mode, "--addr", addr, "--transport", cfg.transport,
+		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String()}, cfg.tr.args()...)
+	if cfg.cpuProfile != "" {
+		cargs = append(cargs, "--cpuprofile", cfg.cpuProfile+".clients."+mode)
+	}
+	cl := command("1", cargs...)
 	var stdout strings.Builder
 	cl.Stdout = &stdout
 	errPipe, _ := cl.StderrPipe()
@@ -278,6 +283,7 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	if mode == "baseline" {
 		r.Transport = "quic"
 	}
+	r.ClientCPU = (cli1 - cli0) / secs
 	if serverPID > 0 {
 		r.ServerCPU = (cpu1 - cpu0) / secs
 		r.ServerRSS = rssMB

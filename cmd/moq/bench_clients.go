@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -32,8 +33,20 @@ func runBenchClients(ctx context.Context, args []string) error {
 	fs.IntVar(&tr.bitrate, "bitrate", 1_000_000, "bytes per second")
 	fs.IntVar(&tr.frameSize, "frame-size", 1000, "bytes per frame")
 	fs.IntVar(&tr.groupFrames, "group-frames", 30, "frames per group")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the clients to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	recs := make([]*recorder, *n)
 	for i := range recs {

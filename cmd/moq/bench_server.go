@@ -149,11 +149,11 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 					}
 				}
 				n++
+				// One Write per frame, as gomoq's GroupWriter does for
+				// small frames, so header and payload share a packet.
 				buf = quicvarint.Append(buf[:0], uint64(len(p)))
+				buf = append(buf, p...)
 				if _, err := str.Write(buf); err != nil {
-					return
-				}
-				if _, err := str.Write(p); err != nil {
 					return
 				}
 			}
