@@ -30,11 +30,17 @@ type benchResult struct {
 	ServerCPU    float64 `json:"server_cpu_cores"`
 	ServerRSS    float64 `json:"server_rss_mb"`
 	ClientCPU    float64 `json:"clients_cpu_cores"`
-	OtherCPU     float64 `json:"other_cpu_cores"`
-	Disturbed    bool    `json:"disturbed"`
-	Pinned       bool    `json:"pinned"`
-	Runs         int     `json:"runs"`
-	Discarded    int     `json:"discarded_runs"`
+	// GroupsDropped counts the groups the relay reset for subscribers
+	// that fell too far behind (all subscribers; and the most for one).
+	GroupsDropped int64   `json:"groups_dropped"`
+	MaxDropped    int64   `json:"max_groups_dropped_per_subscriber"`
+	OtherCPU      float64 `json:"other_cpu_cores"`
+	Disturbed     bool    `json:"disturbed"`
+	Pinned        bool    `json:"pinned"`
+	Runs          int     `json:"runs"`
+	Discarded     int     `json:"discarded_runs"`
+	// MinMax lists each counted run's server CPU (cores) and p99 (ms).
+	MinMax [][2]float64 `json:"runs_cpu_p99,omitempty"`
 	// Baseline is the raw quic-go run of --compare; the ratios compare
 	// the relay with it.
 	Baseline *benchResult `json:"baseline,omitempty"`
@@ -54,6 +60,7 @@ type benchConfig struct {
 	runs        int
 	quietWait   time.Duration
 	cpuProfile  string
+	maxLatency  time.Duration
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -71,8 +78,9 @@ func runBench(ctx context.Context, args []string) error {
 	compare := fs.Bool("compare", false, "measure the baseline, then the relay, and report the relay's ratios")
 	fs.StringVar(&cfg.url, "url", "", "benchmark a running relay at `host:port` (moqt://, https:// prefixes accepted) instead of starting one")
 	fs.IntVar(&cfg.relayPID, "relay-pid", 0, "`PID` of the relay given by --url, to measure its CPU and RSS")
-	fs.IntVar(&cfg.runs, "runs", 1, "runs per mode; the median run is reported, disturbed runs are discarded")
+	fs.IntVar(&cfg.runs, "runs", 1, "runs per mode (interleaved with --compare); medians are reported, disturbed runs are discarded")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 30*time.Second, "how long to wait for other CPU load to stop before each run")
+	fs.DurationVar(&cfg.maxLatency, "max-latency", 0, "subscribers ask the relay to drop groups they are further behind than this (0: the relay's default, 2s)")
 	fs.StringVar(&cfg.cpuProfile, "server-cpuprofile", "", "write a CPU profile of the server process to `file` (mode name appended)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,14 +107,12 @@ func runBench(ctx context.Context, args []string) error {
 	var res *benchResult
 	switch {
 	case *compare:
-		base, err := benchMedian(ctx, cfg, "baseline")
+		both, err := benchModes(ctx, cfg, "baseline", "relay")
 		if err != nil {
 			return err
 		}
-		res, err = benchMedian(ctx, cfg, "relay")
-		if err != nil {
-			return err
-		}
+		base := both[0]
+		res = both[1]
 		res.Baseline = base
 		if base.ServerCPU > 0 {
 			res.CPURatio = res.ServerCPU / base.ServerCPU
@@ -115,15 +121,16 @@ func runBench(ctx context.Context, args []string) error {
 			res.P99Ratio = res.LatencyP99 / base.LatencyP99
 		}
 		printTable(os.Stdout, base, res)
-	case *baseline:
-		if res, err = benchMedian(ctx, cfg, "baseline"); err != nil {
-			return err
-		}
-		printTable(os.Stdout, res)
 	default:
-		if res, err = benchMedian(ctx, cfg, "relay"); err != nil {
+		mode := "relay"
+		if *baseline {
+			mode = "baseline"
+		}
+		rs, err := benchModes(ctx, cfg, mode)
+		if err != nil {
 			return err
 		}
+		res = rs[0]
 		printTable(os.Stdout, res)
 	}
 	b, _ := json.Marshal(res)
@@ -131,43 +138,77 @@ func runBench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// benchMedian runs a mode cfg.runs times and returns the run with the
-// median p99 latency among those not disturbed by other load.
-func benchMedian(ctx context.Context, cfg benchConfig, mode string) (*benchResult, error) {
-	var good []*benchResult
-	discarded := 0
-	for i := range cfg.runs + 3 { // up to 3 extra runs replace disturbed ones
-		if len(good) == cfg.runs || i >= cfg.runs+3 {
+// benchModes runs each mode cfg.runs times, interleaved (baseline, relay,
+// baseline, ...) so that slow drifts of the machine affect both alike, and
+// returns per mode the median of every metric over the runs not disturbed
+// by other load. Disturbed runs are discarded and retried (3 retries in all).
+func benchModes(ctx context.Context, cfg benchConfig, modes ...string) ([]*benchResult, error) {
+	good := make([][]*benchResult, len(modes))
+	discarded := make([]int, len(modes))
+	retries := 3
+	for run := 1; ; run++ {
+		done := true
+		for i, mode := range modes {
+			if len(good[i]) >= cfg.runs {
+				continue
+			}
+			done = false
+			waitQuiet(cfg.quietWait)
+			r, err := benchOnce(ctx, cfg, mode)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "moq bench: %s run %d: kept up %d/%d, p99 %.2f ms, server %.3f cores, clients %.3f cores, dropped %d groups, other load %.2f cores%s\n",
+				mode, run, r.KeptUp, r.Subscribers, r.LatencyP99, r.ServerCPU, r.ClientCPU, r.GroupsDropped, r.OtherCPU, map[bool]string{true: " (disturbed, discarded)"}[r.Disturbed])
+			if r.Disturbed {
+				discarded[i]++
+				if retries--; retries < 0 {
+					return nil, fmt.Errorf("too many runs disturbed by other CPU load; run on a quiet machine")
+				}
+				continue
+			}
+			good[i] = append(good[i], r)
+		}
+		if done {
 			break
 		}
-		waitQuiet(cfg.quietWait)
-		r, err := benchOnce(ctx, cfg, mode)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(os.Stderr, "moq bench: %s run %d: kept up %d/%d, p99 %.2f ms, server %.3f cores, clients %.3f cores, other load %.2f cores%s\n",
-			mode, i+1, r.KeptUp, r.Subscribers, r.LatencyP99, r.ServerCPU, r.ClientCPU, r.OtherCPU, map[bool]string{true: " (disturbed, discarded)"}[r.Disturbed])
-		if r.Disturbed {
-			discarded++
-			continue
-		}
-		good = append(good, r)
 	}
-	if len(good) == 0 {
-		return nil, fmt.Errorf("every %s run was disturbed by other CPU load (%d discarded); run on a quiet machine", mode, discarded)
+	out := make([]*benchResult, len(modes))
+	for i := range modes {
+		out[i] = medianResult(good[i])
+		out[i].Discarded = discarded[i]
 	}
-	slices.SortFunc(good, func(a, b *benchResult) int {
-		switch {
-		case a.LatencyP99 < b.LatencyP99:
-			return -1
-		case a.LatencyP99 > b.LatencyP99:
-			return 1
+	return out, nil
+}
+
+// medianResult takes the median of each metric over rs.
+func medianResult(rs []*benchResult) *benchResult {
+	med := func(f func(*benchResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
 		}
-		return 0
-	})
-	m := good[len(good)/2]
-	m.Runs, m.Discarded = len(good), discarded
-	return m, nil
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	m := *rs[0]
+	m.Runs = len(rs)
+	m.KeptUp = int(med(func(r *benchResult) float64 { return float64(r.KeptUp) }))
+	m.DeliveredMBs = med(func(r *benchResult) float64 { return r.DeliveredMBs })
+	m.FramesPerSec = med(func(r *benchResult) float64 { return r.FramesPerSec })
+	m.LatencyP50 = med(func(r *benchResult) float64 { return r.LatencyP50 })
+	m.LatencyP99 = med(func(r *benchResult) float64 { return r.LatencyP99 })
+	m.LatencyMax = med(func(r *benchResult) float64 { return r.LatencyMax })
+	m.ServerCPU = med(func(r *benchResult) float64 { return r.ServerCPU })
+	m.ServerRSS = med(func(r *benchResult) float64 { return r.ServerRSS })
+	m.ClientCPU = med(func(r *benchResult) float64 { return r.ClientCPU })
+	m.OtherCPU = med(func(r *benchResult) float64 { return r.OtherCPU })
+	m.GroupsDropped = int64(med(func(r *benchResult) float64 { return float64(r.GroupsDropped) }))
+	m.MaxDropped = int64(med(func(r *benchResult) float64 { return float64(r.MaxDropped) }))
+	for _, r := range rs {
+		m.MinMax = append(m.MinMax, [2]float64{r.ServerCPU, r.LatencyP99})
+	}
+	return &m
 }
 
 // benchOnce starts the server (unless --url) and the clients, measures the
@@ -218,7 +259,8 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		serverPID = srv.Process.Pid
 	}
 	cargs := append([]string{"bench-clients", "--mode", mode, "--addr", addr, "--transport", cfg.transport,
-		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String()}, cfg.tr.args()...)
+		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String(),
+		"--max-latency", cfg.maxLatency.String()}, cfg.tr.args()...)
 	if cfg.cpuProfile != "" {
 		cargs = append(cargs, "--cpuprofile", cfg.cpuProfile+".clients."+mode)
 	}
@@ -269,16 +311,18 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	}
 	secs := end.Sub(start).Seconds()
 	r := &benchResult{
-		Mode:         mode,
-		Transport:    cfg.transport,
-		Subscribers:  cfg.subscribers,
-		KeptUp:       cr.KeptUp,
-		DeliveredMBs: cr.DeliveredMBps,
-		FramesPerSec: cr.FramesPerSec,
-		LatencyP50:   cr.LatencyP50,
-		LatencyP99:   cr.LatencyP99,
-		LatencyMax:   cr.LatencyMax,
-		Pinned:       cfg.pin,
+		Mode:          mode,
+		Transport:     cfg.transport,
+		Subscribers:   cfg.subscribers,
+		KeptUp:        cr.KeptUp,
+		DeliveredMBs:  cr.DeliveredMBps,
+		FramesPerSec:  cr.FramesPerSec,
+		LatencyP50:    cr.LatencyP50,
+		LatencyP99:    cr.LatencyP99,
+		LatencyMax:    cr.LatencyMax,
+		Pinned:        cfg.pin,
+		GroupsDropped: cr.GroupsDropped,
+		MaxDropped:    cr.MaxDropped,
 	}
 	if mode == "baseline" {
 		r.Transport = "quic"
@@ -299,11 +343,11 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 }
 
 func printTable(w io.Writer, rs ...*benchResult) {
-	fmt.Fprintf(w, "%-9s %-12s %6s %8s %10s %10s %8s %8s %8s %9s %8s\n",
-		"mode", "transport", "subs", "kept_up", "MB/s", "frames/s", "p50 ms", "p99 ms", "max ms", "srv cores", "srv MB")
+	fmt.Fprintf(w, "%-9s %-12s %6s %8s %10s %10s %8s %8s %8s %9s %8s %8s\n",
+		"mode", "transport", "subs", "kept_up", "MB/s", "frames/s", "p50 ms", "p99 ms", "max ms", "srv cores", "srv MB", "dropped")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-9s %-12s %6d %8d %10.2f %10.0f %8.2f %8.2f %8.2f %9.3f %8.1f\n",
-			r.Mode, r.Transport, r.Subscribers, r.KeptUp, r.DeliveredMBs, r.FramesPerSec, r.LatencyP50, r.LatencyP99, r.LatencyMax, r.ServerCPU, r.ServerRSS)
+		fmt.Fprintf(w, "%-9s %-12s %6d %8d %10.2f %10.0f %8.2f %8.2f %8.2f %9.3f %8.1f %8d\n",
+			r.Mode, r.Transport, r.Subscribers, r.KeptUp, r.DeliveredMBs, r.FramesPerSec, r.LatencyP50, r.LatencyP99, r.LatencyMax, r.ServerCPU, r.ServerRSS, r.GroupsDropped)
 	}
 	if len(rs) == 2 && rs[0].ServerCPU > 0 && rs[0].LatencyP99 > 0 {
 		fmt.Fprintf(w, "relay/baseline: CPU %.2fx, p99 latency %.2fx\n", rs[1].ServerCPU/rs[0].ServerCPU, rs[1].LatencyP99/rs[0].LatencyP99)

@@ -34,6 +34,7 @@ func runBenchClients(ctx context.Context, args []string) error {
 	fs.IntVar(&tr.frameSize, "frame-size", 1000, "bytes per frame")
 	fs.IntVar(&tr.groupFrames, "group-frames", 30, "frames per group")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the clients to `file`")
+	maxLatency := fs.Duration("max-latency", 0, "latency bound the subscribers ask for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func runBenchClients(ctx context.Context, args []string) error {
 	if *mode == "baseline" {
 		connected, err = baselineSubscribers(ctx, &wg, *addr, recs)
 	} else {
-		connected, err = relayClients(ctx, &wg, *addr, *transport, tr, recs)
+		connected, err = relayClients(ctx, &wg, *addr, *transport, tr, recs, *maxLatency)
 	}
 	if err != nil {
 		return err
@@ -83,7 +84,7 @@ func runBenchClients(ctx context.Context, args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport string, tr traffic, recs []*recorder) (int, error) {
+func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport string, tr traffic, recs []*recorder, maxLatency time.Duration) (int, error) {
 	client := &moqt.Client{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
 	context.AfterFunc(ctx, func() { client.Close() })
 	url := "moqt://" + addr + "/"
@@ -165,7 +166,7 @@ func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport strin
 			sess, err := client.Dial(ctx, url, nil)
 			var trk *moqt.TrackReader
 			if err == nil {
-				trk, err = sess.Subscribe("/bench", "t", nil)
+				trk, err = sess.Subscribe("/bench", "t", &moqt.TrackConfig{MaxLatency: maxLatency})
 			}
 			cmu.Lock()
 			defer cmu.Unlock()
@@ -198,6 +199,9 @@ func readTrack(ctx context.Context, tr *moqt.TrackReader, rec *recorder) {
 			for {
 				f, err := gr.ReadFrame()
 				if err != nil {
+					if err != io.EOF {
+						rec.groupDropped()
+					}
 					return
 				}
 				rec.frame(f.Payload)

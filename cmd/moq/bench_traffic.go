@@ -67,6 +67,17 @@ type recorder struct {
 	minIdx    uint64
 	maxIdx    uint64
 	frames    int64
+	dropped   int64 // groups reset before they were complete, in the window
+}
+
+// groupDropped records a group the relay dropped (reset) for being too far
+// behind.
+func (r *recorder) groupDropped() {
+	r.mu.Lock()
+	if r.start != 0 && time.Now().UnixNano() >= r.start {
+		r.dropped++
+	}
+	r.mu.Unlock()
 }
 
 func (r *recorder) setWindow(start, end time.Time) {
@@ -112,6 +123,8 @@ type clientResult struct {
 	LatencyP99     float64 `json:"latency_p99_ms"`
 	LatencyMax     float64 `json:"latency_max_ms"`
 	MinReceived    float64 `json:"min_received_ratio"`
+	GroupsDropped  int64   `json:"groups_dropped"`
+	MaxDropped     int64   `json:"max_groups_dropped_per_subscriber"`
 }
 
 // summarize merges the subscribers' records over a window of d.
@@ -142,6 +155,8 @@ func summarize(recs []*recorder, d time.Duration) clientResult {
 		r.mu.Lock()
 		all = append(all, r.latencies...)
 		res.FramesReceived += r.frames
+		res.GroupsDropped += r.dropped
+		res.MaxDropped = max(res.MaxDropped, r.dropped)
 		res.DeliveredMBps += float64(r.bytes) / d.Seconds() / 1e6
 		ratio := 0.0
 		if res.Offered > 0 {
