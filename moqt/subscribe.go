@@ -52,10 +52,10 @@ func (s *Session) Subscribe(path BroadcastPath, name TrackName, config *TrackCon
 		stream: str,
 		info:   info,
 		notify: make(chan struct{}, 1),
-		seen:   make(map[uint64]struct{}),
 	}
-	if s.subscriptions == nil {
+	if s.ctx.Err() != nil { // closeWith finishes the subscriptions after cancelling
 		s.mu.Unlock()
+		resetStream(str, CancelledError)
 		return nil, s.err()
 	}
 	s.subscriptions[id] = tr
@@ -200,7 +200,7 @@ type TrackReader struct {
 
 	mu       sync.Mutex
 	queue    []*GroupReader
-	seen     map[uint64]struct{}
+	received uint64 // groups received
 	notify   chan struct{}
 	err      error // why the track ended; io.EOF when it finished
 	finished bool  // the publisher finished the subscription stream
@@ -262,7 +262,7 @@ func (r *TrackReader) enqueue(g *GroupReader) bool {
 		return false
 	}
 	r.queue = append(r.queue, g)
-	r.seen[g.seq] = struct{}{}
+	r.received++
 	r.wake()
 	if r.finished && r.accountedLocked() {
 		r.endLocked(io.EOF)
@@ -277,13 +277,8 @@ func (r *TrackReader) accountedLocked() bool {
 		return false
 	}
 	if r.hasStart && r.end > r.start {
-		n := uint64(0)
-		for seq := range r.seen {
-			if seq >= r.start && seq < r.end {
-				n++
-			}
-		}
-		return n+r.dropped >= r.end-r.start
+		// The publisher serves groups from START on, each once.
+		return r.received+r.dropped >= r.end-r.start
 	}
 	return r.end == 0 || (r.hasStart && r.end <= r.start)
 }
