@@ -462,6 +462,8 @@ func (g *GroupReader) ReadFrame() (*Frame, error) {
 		return nil, g.readErr(err)
 	}
 	if size > uint64(g.maxFrame) {
+		g.track.sess.logger.Warn("moqt: frame over the size limit, resetting its group",
+			"stream", g.stream.StreamID(), "broadcast", g.track.path, "track", g.track.name, "group", g.seq, "size", size, "limit", g.maxFrame)
 		g.CancelRead(FrameTooLargeError)
 		return nil, &GroupError{Code: FrameTooLargeError}
 	}
@@ -487,6 +489,7 @@ func (g *GroupReader) readErr(err error) error {
 		return &GroupError{Code: code, Remote: remote}
 	}
 	if isProtocolError(err) {
+		g.track.sess.logger.Warn("moqt: malformed group, resetting it", "stream", g.stream.StreamID(), "group", g.seq, "error", err)
 		g.stream.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
 		return fmt.Errorf("moqt: malformed group %d: %w", g.seq, err)
 	}

@@ -237,3 +237,54 @@ func TestHostileAbruptCloseMidGroup(t *testing.T) {
 		checkHealthy(t, r, transport, v)
 	})
 }
+
+// Frames at the frame-size limit pass; one byte more resets that group
+// only, and the relay keeps serving.
+func TestHostileFrameSizeLimit(t *testing.T) {
+	const limit = 64 << 10
+	for _, v := range []moqt.Version{moqt.LiteDraft03, moqt.LiteDraft05} {
+		t.Run(v.String(), func(t *testing.T) {
+			r := startRelayWith(t, relay.Options{}, &moqt.Config{MaxFrameSize: limit})
+			mux := moqt.NewTrackMux()
+			mux.PublishFunc(context.Background(), "/big", func(tw *moqt.TrackWriter) {
+				for seq, size := range []int{limit, limit + 1, 10} {
+					gw, err := tw.OpenGroup(uint64(seq))
+					if err != nil {
+						return
+					}
+					gw.WriteFrame(moqt.NewFrame(make([]byte, size)))
+					gw.Close()
+				}
+				<-tw.Context().Done()
+			})
+			dial(t, r, "quic", v, "/", mux)
+			sub := dial(t, r, "quic", v, "/", nil)
+			waitAnnounce(t, sub, "/big", "/big")
+			tr, err := sub.Subscribe("/big", "t", &moqt.TrackConfig{StartGroup: new(uint64)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			got := map[uint64]int{}
+			for len(got) < 2 {
+				gr, err := tr.AcceptGroup(ctx)
+				if err != nil {
+					t.Fatalf("after groups %v: %v", got, err)
+				}
+				f, err := gr.ReadFrame()
+				if err != nil {
+					t.Fatalf("group %d: %v", gr.GroupSequence(), err)
+				}
+				got[gr.GroupSequence()] = len(f.Payload)
+			}
+			if got[0] != limit || got[2] != 10 {
+				t.Fatalf("received frame sizes %v; want group 0 with %d bytes and group 2 with 10", got, limit)
+			}
+			if _, ok := got[1]; ok {
+				t.Fatal("a frame over the limit was relayed")
+			}
+			checkHealthy(t, r, "quic", v)
+		})
+	}
+}
