@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -83,6 +84,14 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		close(peerGone)
 	})
 
+	// Unless the peer ended the request, stop reading its side too, so that
+	// the reader goroutine ends with this function.
+	peerEnded := false
+	defer func() {
+		if !peerEnded {
+			resetStream(str, CancelledError)
+		}
+	}()
 	var buf []byte
 	if s.version >= wire.Lite05 {
 		ok := wire.AnnounceOK{Origin: s.origin, ActiveCount: uint64(nInitial)}
@@ -121,6 +130,7 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		select {
 		case <-notify:
 		case <-peerGone:
+			peerEnded = true
 			str.Close()
 			return
 		case <-s.ctx.Done():
@@ -255,7 +265,10 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 			var u wire.SubscribeUpdate
 			if err := readMessage(r, &u, s.version); err != nil {
 				if isProtocolError(err) {
-					s.logger.Warn("moqt: malformed SUBSCRIBE_UPDATE", "error", err)
+					s.logger.Warn("moqt: malformed SUBSCRIBE_UPDATE", "stream", str.StreamID(), "error", err)
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					str.CancelRead(quic.StreamErrorCode(CancelledError))
 				}
 				tw.cancel(&SubscribeError{Code: CancelledError, Remote: true})
 				return
@@ -265,7 +278,14 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 	})
 	s.mux.ServeTrack(tw)
 	tw.Close()
+	// The subscriber normally closes its side once it has read the end;
+	// give it a moment, then stop reading so the reader goroutine ends.
+	str.SetReadDeadline(time.Now().Add(subscribeCloseGrace))
 }
+
+// subscribeCloseGrace is how long a finished subscription waits for the
+// subscriber to close its side of the stream.
+const subscribeCloseGrace = 5 * time.Second
 
 func configFromWire(prio uint8, ordered bool, latencyMs uint64, start uint64, hasStart bool, end uint64, hasEnd bool) TrackConfig {
 	c := TrackConfig{Priority: prio, Ordered: ordered, MaxLatency: time.Duration(latencyMs) * time.Millisecond}
