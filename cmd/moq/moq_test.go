@@ -235,3 +235,34 @@ func TestLateSubStartsAtLatestGroup(t *testing.T) {
 		t.Fatalf("late sub printed %q, want %q", got, want)
 	}
 }
+
+// `moq clock pub` and `moq clock sub` through the relay: the subscriber
+// prints the publisher's time, one line per second, starting from the first
+// second of the current minute (the group it joins), and stops at once on
+// SIGINT.
+func TestClock(t *testing.T) {
+	url := startRelay(t)
+	start(t, nil, "clock", "pub", "--url", url, "--broadcast", "clock")
+	sub := start(t, nil, "clock", "sub", "--url", url, "--broadcast", "clock")
+	sub.stderr.waitFor(t, "subscribed")
+	time.Sleep(2500 * time.Millisecond)
+	sub.cmd.Process.Signal(syscall.SIGINT)
+	stopped := time.Now()
+	sub.cmd.Wait()
+	if d := time.Since(stopped); d > 2*time.Second {
+		t.Fatalf("clock sub took %v to stop after SIGINT", d)
+	}
+	lines := strings.Split(strings.TrimSpace(sub.stdout.String()), "\n")
+	if len(lines) < 2 || lines[len(lines)-1] < time.Now().Add(-3*time.Second).Format("2006-01-02 15:04:05") {
+		t.Fatalf("clock sub printed %q, want a line per second", sub.stdout.String())
+	}
+	for _, l := range lines {
+		ts, err := time.ParseInLocation("2006-01-02 15:04:05", l, time.Local)
+		if err != nil {
+			t.Fatalf("clock line %q: %v", l, err)
+		}
+		if d := time.Since(ts); d < -time.Second || d > 70*time.Second {
+			t.Fatalf("clock line %q is %v away from now", l, d)
+		}
+	}
+}

@@ -38,6 +38,9 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 		return err
 	}
 	defer client.Close()
+	// Interrupted: end the session, which also ends a group being read.
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	defer stop()
 	sess, err := client.Dial(ctx, c.url, nil)
 	if err != nil {
 		return err
@@ -77,6 +80,9 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 		for {
 			f, err := gr.ReadFrame()
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				if !errors.Is(err, io.EOF) {
 					fmt.Fprintf(os.Stderr, "moq: group %d: %v\n", gr.GroupSequence(), err)
 				}
