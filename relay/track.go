@@ -393,9 +393,20 @@ func (s *subscriber) send(st *sending) {
 	t.mu.Unlock()
 	for {
 		t.mu.Lock()
-		frames := st.g.frames[st.n.Load():]
+		n := st.n.Load()
+		frames := st.g.frames[n:]
 		done, gerr := st.g.done, st.g.err
+		// Behind on an old group while a newer one exists: drop it here,
+		// without waiting for the next group's arrival to do it (under CPU
+		// overload that arrival is itself late).
+		stale := len(frames) > 0 && t.latest != nil && t.latest.seq > st.g.seq &&
+			time.Duration(int64(time.Since(t.epoch))-st.g.times[n]) > s.latency
 		t.mu.Unlock()
+		if stale {
+			st.dropped.Store(true)
+			w.CancelWrite(moqt.OldGroupError)
+			return
+		}
 		for _, f := range frames {
 			if st.dropped.Load() {
 				return
