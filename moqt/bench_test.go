@@ -15,6 +15,7 @@ func BenchmarkWriteFrame(b *testing.B) {
 		b.Run(v.String(), func(b *testing.B) {
 			conn := newMemConn(v.ALPN())
 			s := newSession(sessionParams{conn: conn, version: v, server: true, origin: 1})
+			s.start()
 			defer func() {
 				s.Terminate(NoError, "")
 				s.wait()

@@ -152,11 +152,11 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 	if c.closed {
 		c.mu.Unlock()
 		sess.Terminate(NoError, "client closed")
-		sess.wait()
 		return nil, ErrClientClosed
 	}
 	c.sessions[sess] = struct{}{}
 	c.mu.Unlock()
+	sess.start()
 	context.AfterFunc(sess.ctx, func() {
 		c.mu.Lock()
 		delete(c.sessions, sess)

@@ -73,6 +73,7 @@ func FuzzServerSession(f *testing.F) {
 			}
 		}
 		sess := newSession(sessionParams{conn: conn, version: v, server: true, mux: mux, config: &Config{MaxMessageSize: 1024, MaxFrameSize: 1024}, origin: 7})
+		sess.start()
 		time.Sleep(time.Millisecond)
 		sess.Terminate(NoError, "done")
 		done := make(chan struct{})

@@ -297,12 +297,12 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 	if s.closing {
 		s.mu.Unlock()
 		sess.Terminate(NoError, "server shutting down")
-		sess.wait()
 		return nil, ErrServerClosed
 	}
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	sess.start()
 	go func() {
 		defer s.wg.Done()
 		<-sess.ctx.Done()

@@ -51,6 +51,8 @@ type Session struct {
 
 	inflight atomic.Int64  // groups being written
 	idle     chan struct{} // signalled when inflight drops to 0
+
+	setup wire.Setup // what start sends on moq-lite-05
 }
 
 type sessionParams struct {
@@ -98,15 +100,21 @@ func newSession(p sessionParams) *Session {
 		s.closeWith(&SessionError{Code: InternalSessionError, Reason: fmt.Sprint(err), Remote: true}, false)
 	})
 	context.AfterFunc(s.ctx, func() { stop() })
+	s.setup = p.setup
+	return s
+}
 
+// start runs the session: it sends SETUP (moq-lite-05) and serves the
+// peer's streams. The owner registers the session first, so that it can
+// track (and close) everything the session does.
+func (s *Session) start() {
 	if s.version >= wire.Lite05 {
-		setup := p.setup
+		setup := s.setup
 		setup.Origin = s.origin
 		s.goFunc(func() { s.sendSetup(setup) })
 	}
 	s.goFunc(s.acceptBidi)
 	s.goFunc(s.acceptUni)
-	return s
 }
 
 func (s *Session) goFunc(f func()) {
