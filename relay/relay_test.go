@@ -367,4 +367,3 @@ func TestPublisherLossEndsBroadcast(t *testing.T) {
 		}
 	})
 }
-
