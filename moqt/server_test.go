@@ -380,3 +380,47 @@ func TestIETFALPNRefusedClearly(t *testing.T) {
 		t.Fatalf("moq-00 connection closed with %v", err)
 	}
 }
+
+// Closing a subscription cancels the group being read.
+func TestTrackReaderCloseCancelsGroups(t *testing.T) {
+	mux := moqt.NewTrackMux()
+	mux.PublishFunc(context.Background(), "/open", func(tw *moqt.TrackWriter) {
+		gw, err := tw.OpenGroup(0)
+		if err != nil {
+			return
+		}
+		gw.WriteFrame(moqt.NewFrame([]byte("first")))
+		<-tw.Context().Done() // the group stays open
+	})
+	srv := startServer(t, acceptInto(mux, nil), nil)
+	sess, err := newClient(t, moqt.LiteDraft05).Dial(context.Background(), srv.url("quic", "/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := sess.Subscribe("/open", "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr, err := tr.AcceptGroup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gr.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := gr.ReadFrame()
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	tr.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("ReadFrame succeeded after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrame still blocked after the subscription was closed")
+	}
+}

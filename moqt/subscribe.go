@@ -200,7 +200,8 @@ type TrackReader struct {
 
 	mu       sync.Mutex
 	queue    []*GroupReader
-	received uint64 // groups received
+	reading  map[*GroupReader]struct{} // returned by AcceptGroup, not finished
+	received uint64                    // groups received
 	notify   chan struct{}
 	err      error // why the track ended; io.EOF when it finished
 	finished bool  // the publisher finished the subscription stream
@@ -232,6 +233,10 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 			g := r.queue[0]
 			r.queue[0] = nil
 			r.queue = r.queue[1:]
+			if r.reading == nil {
+				r.reading = make(map[*GroupReader]struct{})
+			}
+			r.reading[g] = struct{}{}
 			r.mu.Unlock()
 			return g, nil
 		}
@@ -315,11 +320,26 @@ func (r *TrackReader) Close() error {
 	return r.CloseWithError(CancelledError)
 }
 
-// CloseWithError unsubscribes, resetting the subscription with code.
+// CloseWithError unsubscribes, resetting the subscription with code. The
+// groups being read are cancelled too: their ReadFrame returns an error.
 func (r *TrackReader) CloseWithError(code StreamErrorCode) error {
 	resetStream(r.stream, code)
 	r.finish(ErrClosedTrack)
+	r.mu.Lock()
+	reading := r.reading
+	r.reading = nil
+	r.mu.Unlock()
+	for g := range reading {
+		g.stream.CancelRead(quic.StreamErrorCode(code))
+	}
 	return nil
+}
+
+// groupDone forgets a group that was read to its end or cancelled.
+func (r *TrackReader) groupDone(g *GroupReader) {
+	r.mu.Lock()
+	delete(r.reading, g)
+	r.mu.Unlock()
 }
 
 // abort drops a subscription that failed to start.
@@ -427,7 +447,7 @@ func (r *TrackReader) endLocked(err error) {
 	}
 	if err != io.EOF {
 		for _, g := range r.queue {
-			g.CancelRead(CancelledError)
+			g.stream.CancelRead(quic.StreamErrorCode(CancelledError)) // not g.CancelRead: r.mu is held
 		}
 		r.queue = nil
 	}
@@ -459,6 +479,7 @@ func (g *GroupReader) GroupSequence() uint64 { return g.seq }
 func (g *GroupReader) ReadFrame() (*Frame, error) {
 	delta, size, err := g.r.ReadFrameHeader(g.version)
 	if err != nil {
+		g.track.groupDone(g)
 		return nil, g.readErr(err)
 	}
 	if size > uint64(g.maxFrame) {
@@ -469,6 +490,7 @@ func (g *GroupReader) ReadFrame() (*Frame, error) {
 	}
 	f := &Frame{Payload: make([]byte, size)}
 	if _, err := io.ReadFull(g.r, f.Payload); err != nil {
+		g.track.groupDone(g)
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -503,4 +525,5 @@ func (g *GroupReader) readErr(err error) error {
 // it.
 func (g *GroupReader) CancelRead(code StreamErrorCode) {
 	g.stream.CancelRead(quic.StreamErrorCode(code))
+	g.track.groupDone(g)
 }
