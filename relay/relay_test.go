@@ -21,7 +21,23 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the tests if any goroutine outlives them, allowing 10 s
+// for quic-go to finish closing connections (see moqt's main_test.go).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for err := goleak.Find(); err != nil; err = goleak.Find() {
+			if time.Now().After(deadline) {
+				fmt.Fprintf(os.Stderr, "goleak: goroutines left after the tests: %v\n", err)
+				code = 1
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	os.Exit(code)
+}
 
 var cert = func() *selfsign.Certificate {
 	c, err := selfsign.Generate([]string{"127.0.0.1"}, 0)
