@@ -48,13 +48,22 @@ func closeReason(s *wt.Session, qconn *quicgo.Conn) error {
 		return convertErr(err)
 	}
 	if qconn != nil {
-		if qerr := context.Cause(qconn.Context()); qerr != nil {
-			err = qerr
+		// The session may end a moment before its connection does.
+		select {
+		case <-qconn.Context().Done():
+			err = context.Cause(qconn.Context())
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && (ae.ErrorCode == 0 || ae.ErrorCode == quic.ApplicationErrorCode(http3.ErrCodeNoError)) {
 		return &quic.ApplicationError{ErrorCode: 0, Remote: ae.Remote, ErrorMessage: ae.ErrorMessage}
+	}
+	// A connection closed with no error, as HTTP/3 reports it.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if he, ok := e.(*http3.Error); ok && (he.ErrorCode == 0 || he.ErrorCode == http3.ErrCodeNoError) {
+			return &quic.ApplicationError{ErrorCode: 0, Remote: he.Remote, ErrorMessage: he.ErrorMessage}
+		}
 	}
 	if err == nil {
 		return context.Canceled
