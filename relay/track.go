@@ -45,14 +45,13 @@ type track struct {
 // guarded by the track's mutex. Frames are shared, never copied, among the
 // subscribers.
 type group struct {
-	seq     uint64
-	idx     uint64 // arrival number
-	arrived time.Time
-	frames  []*moqt.Frame
-	times   []int64 // arrival of each frame, monotonic ns since the track began
-	bytes   int
-	done    bool  // complete (or aborted, with err)
-	err     error // non-nil: the group was reset upstream
+	seq    uint64
+	idx    uint64 // arrival number
+	frames []*moqt.Frame
+	times  []int64 // arrival of each frame, monotonic ns since the track began
+	bytes  int
+	done   bool  // complete (or aborted, with err)
+	err    error // non-nil: the group was reset upstream
 }
 
 func newTrack(b *broadcast, name string) *track {
@@ -152,7 +151,7 @@ func (t *track) run() {
 func (t *track) addGroup(seq uint64) *group {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	g := &group{seq: seq, idx: t.arrived, arrived: time.Now()}
+	g := &group{seq: seq, idx: t.arrived}
 	t.arrived++
 	t.reading++
 	if t.latest == nil || seq > t.latest.seq {
