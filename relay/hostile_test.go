@@ -266,6 +266,9 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			// Group 1 may reach the subscriber, but only as a reset group:
+			// the relay forwards groups as they arrive and resets this one
+			// when its frame turns out too large.
 			got := map[uint64]int{}
 			for len(got) < 2 {
 				gr, err := tr.AcceptGroup(ctx)
@@ -273,6 +276,12 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 					t.Fatalf("after groups %v: %v", got, err)
 				}
 				f, err := gr.ReadFrame()
+				if gr.GroupSequence() == 1 {
+					if err == nil {
+						t.Fatalf("a frame over the limit was relayed (%d bytes)", len(f.Payload))
+					}
+					continue
+				}
 				if err != nil {
 					t.Fatalf("group %d: %v", gr.GroupSequence(), err)
 				}
@@ -280,9 +289,6 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 			}
 			if got[0] != limit || got[2] != 10 {
 				t.Fatalf("received frame sizes %v; want group 0 with %d bytes and group 2 with 10", got, limit)
-			}
-			if _, ok := got[1]; ok {
-				t.Fatal("a frame over the limit was relayed")
 			}
 			checkHealthy(t, r, "quic", v)
 		})
