@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -38,17 +37,11 @@ func runBenchClients(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	recs := make([]*recorder, *n)
 	for i := range recs {
 		recs[i] = &recorder{}
@@ -58,7 +51,6 @@ func runBenchClients(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	connected := 0
-	var err error
 	if *mode == "baseline" {
 		connected, err = baselineSubscribers(ctx, &wg, *addr, recs)
 	} else {

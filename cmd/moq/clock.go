@@ -39,14 +39,7 @@ func runClock(ctx context.Context, args []string) error {
 		return err
 	}
 	h := newHub()
-	mux := moqt.NewTrackMux()
-	mux.PublishFunc(ctx, moqt.BroadcastPath(*broadcast), func(tw *moqt.TrackWriter) {
-		if tw.TrackName() != "seconds" {
-			tw.CloseWithError(moqt.NotFoundError)
-			return
-		}
-		h.ServeTrack(tw)
-	})
+	mux := h.publish(ctx, moqt.BroadcastPath(*broadcast), "seconds")
 	sess, err := client.Dial(ctx, c.url, mux)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"sync"
 
 	"github.com/gomoq/gomoq/moqt"
@@ -136,4 +137,18 @@ func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
 			return
 		}
 	}
+}
+
+// publish publishes broadcast in a new TrackMux, serving track name from h
+// until ctx ends; other track names are refused.
+func (h *hub) publish(ctx context.Context, broadcast moqt.BroadcastPath, name moqt.TrackName) *moqt.TrackMux {
+	mux := moqt.NewTrackMux()
+	mux.PublishFunc(ctx, broadcast, func(tw *moqt.TrackWriter) {
+		if tw.TrackName() != name {
+			tw.CloseWithError(moqt.NotFoundError)
+			return
+		}
+		h.ServeTrack(tw)
+	})
+	return mux
 }

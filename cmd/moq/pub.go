@@ -32,16 +32,9 @@ func runPub(ctx context.Context, args []string) error {
 		return err
 	}
 	h := newHub()
-	mux := moqt.NewTrackMux()
 	pubCtx, unpublish := context.WithCancel(ctx)
 	defer unpublish()
-	mux.PublishFunc(pubCtx, moqt.BroadcastPath(*broadcast), func(tw *moqt.TrackWriter) {
-		if string(tw.TrackName()) != *track {
-			tw.CloseWithError(moqt.NotFoundError)
-			return
-		}
-		h.ServeTrack(tw)
-	})
+	mux := h.publish(pubCtx, moqt.BroadcastPath(*broadcast), moqt.TrackName(*track))
 	sess, err := client.Dial(ctx, c.url, mux)
 	if err != nil {
 		return err
