@@ -117,7 +117,7 @@ type subscribed struct {
 
 func (sc *scenario) subscribe(ctx context.Context, sess *moqt.Session, path moqt.BroadcastPath, track string, onFrame func(gotFrame)) *subscribed {
 	sc.t.Helper()
-	tr, err := sess.Subscribe(path, moqt.TrackName(track), nil)
+	tr, err := sess.Subscribe(context.Background(), path, moqt.TrackName(track), nil)
 	if err != nil {
 		sc.t.Fatalf("Go subscriber: Subscribe(%s, %s): %v", path, track, err)
 	}
@@ -192,7 +192,7 @@ func testBrowserPublishes(t *testing.T, sc *scenario) {
 	run := sc.browser(job{ID: "pub", Fn: "publish", Opts: sc.publishOpts(bpath, []trackSpec{video, audio}, map[string]any{"holdMs": 200})})
 
 	_, sess := sc.dial(ctx, nil)
-	ar, err := sess.AcceptAnnounce(moqt.BroadcastPath("/" + prefix))
+	ar, err := sess.AcceptAnnounce(context.Background(), moqt.BroadcastPath("/"+prefix))
 	if err != nil {
 		t.Fatalf("Go subscriber: AcceptAnnounce: %v", err)
 	}
@@ -309,7 +309,7 @@ func testBroadcastEnds(t *testing.T, sc *scenario) {
 
 	// Go watches the browser's broadcast.
 	_, sess := sc.dial(ctx, nil)
-	ar, err := sess.AcceptAnnounce(moqt.BroadcastPath("/" + jsPath))
+	ar, err := sess.AcceptAnnounce(context.Background(), moqt.BroadcastPath("/"+jsPath))
 	if err != nil {
 		t.Fatalf("Go subscriber: AcceptAnnounce: %v", err)
 	}
@@ -414,7 +414,7 @@ func testMidStream(t *testing.T, sc *scenario) {
 		return nil
 	})
 	_, early := sc.dial(ctx, nil)
-	earlyAR, err := early.AcceptAnnounce(moqt.BroadcastPath("/" + goPath))
+	earlyAR, err := early.AcceptAnnounce(context.Background(), moqt.BroadcastPath("/"+goPath))
 	if err != nil {
 		t.Fatalf("early Go subscriber: AcceptAnnounce: %v", err)
 	}
@@ -447,7 +447,7 @@ func testMidStream(t *testing.T, sc *scenario) {
 
 	// Go subscribers of the browser's broadcast: early, then late.
 	_, sess := sc.dial(ctx, nil)
-	ar, err := sess.AcceptAnnounce(moqt.BroadcastPath("/" + jsPath))
+	ar, err := sess.AcceptAnnounce(context.Background(), moqt.BroadcastPath("/"+jsPath))
 	if err != nil {
 		t.Fatalf("Go subscriber: AcceptAnnounce: %v", err)
 	}

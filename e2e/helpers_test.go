@@ -364,13 +364,13 @@ func timestampOf(group, frame int) uint64 {
 func writeTrack(tw *moqt.TrackWriter, spec trackSpec, pause func(group, frame int) error) error {
 	interval := time.Duration(spec.FrameInterval) * time.Millisecond
 	for g := range spec.Groups {
-		gw, err := tw.OpenGroup(uint64(g))
+		gw, err := tw.OpenGroup(context.Background(), uint64(g))
 		if err != nil {
 			return fmt.Errorf("open group %d: %w", g, err)
 		}
 		for f := range spec.FramesPerGroup {
 			fr := &moqt.Frame{Payload: []byte(payloadOf(spec.Name, g, f)), Timestamp: timestampOf(g, f)}
-			if err := gw.WriteFrame(fr); err != nil {
+			if err := gw.WriteFrame(context.Background(), fr); err != nil {
 				return fmt.Errorf("group %d frame %d: %w", g, f, err)
 			}
 			if pause != nil {

@@ -11,14 +11,17 @@ import (
 // AcceptAnnounce asks the peer for the broadcasts it announces under prefix
 // (in the peer's namespace; "/" for all) and returns a reader of them. The
 // stream stays open: later announcements and their ends arrive until the
-// reader is closed or the session ends.
-func (s *Session) AcceptAnnounce(prefix BroadcastPath) (*AnnouncementReader, error) {
+// reader is closed or the session ends. The request (on moq-lite-05, until
+// ANNOUNCE_OK) is bounded by ctx and by Config.SetupTimeout.
+func (s *Session) AcceptAnnounce(ctx context.Context, prefix BroadcastPath) (*AnnouncementReader, error) {
 	if s.ctx.Err() != nil {
 		return nil, s.err()
 	}
 	p := cleanPath(string(prefix))
-	ctx, cancel := context.WithTimeout(s.ctx, s.config.setupTimeout())
+	ctx, cancel := context.WithTimeout(ctx, s.config.setupTimeout())
 	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
 	str, err := s.conn.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, s.announceErr(err)

@@ -22,7 +22,7 @@ func BenchmarkWriteFrame(b *testing.B) {
 			}()
 			tw := &TrackWriter{sess: s, id: 1, path: "bench", name: "t", stream: newMemStream(nil)}
 			tw.ctx, tw.cancel = context.WithCancelCause(context.Background())
-			gw, err := tw.OpenGroup(0)
+			gw, err := tw.OpenGroup(context.Background(), 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -32,7 +32,7 @@ func BenchmarkWriteFrame(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f.Timestamp += 33
-				if err := gw.WriteFrame(f); err != nil {
+				if err := gw.WriteFrame(context.Background(), f); err != nil {
 					b.Fatal(err)
 				}
 			}

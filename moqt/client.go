@@ -240,8 +240,6 @@ func (c *Client) Shutdown(ctx context.Context) error {
 				mu.Lock()
 				forced = true
 				mu.Unlock()
-			} else {
-				sess.linger(ctx)
 			}
 			sess.Terminate(NoError, "client closed")
 			sess.wait()

@@ -70,6 +70,35 @@ type Config struct {
 	// setup requests are refused (HTTP 503, or a connection close).
 	// Default 10000. Unused by clients.
 	MaxSessions int
+
+	// MaxLatency is the latency bound of subscriptions we serve when
+	// neither the subscriber (TrackConfig.MaxLatency) nor the track
+	// (TrackInfo.MaxLatency) sets one: a group is dropped for a subscriber
+	// only once a newer group exists and the group's oldest frame not yet
+	// sent is older than this. Default 2s.
+	MaxLatency time.Duration
+
+	// MaxTrackBuffer bounds the bytes a subscription we serve may have
+	// queued and not yet sent. Past it, the oldest groups other than the
+	// newest are dropped (and reported) until it fits. Default 64 MiB.
+	MaxTrackBuffer int
+
+	// MaxAnnouncements bounds the broadcasts a peer may have announced to
+	// one of our announcement readers at once; a peer that announces more
+	// is a protocol violation. Default 65536.
+	MaxAnnouncements int
+
+	// StreamHeaderTimeout bounds the wait for the type and header of a
+	// stream the peer opened; a stream that sends none in time is reset.
+	// Default 10s.
+	StreamHeaderTimeout time.Duration
+
+	// LegacyEndGrace applies to moq-lite-03 and 04 only, whose wire cannot
+	// say how many groups are still in flight when a publisher finishes a
+	// subscription: the subscription still takes group streams for this
+	// long after the publisher's FIN. Default 500ms. (moq-lite-05 ends
+	// tracks by SUBSCRIBE_END accounting, without a timer.)
+	LegacyEndGrace time.Duration
 }
 
 const (
@@ -79,7 +108,46 @@ const (
 	defaultMaxSubscriptions   = 1024
 	defaultMaxAnnounceStreams = 64
 	defaultMaxSessions        = 10000
+	defaultMaxLatency         = 2 * time.Second
+	defaultMaxTrackBuffer     = 64 << 20
+	defaultMaxAnnouncements   = 1 << 16
+	defaultStreamHeader       = 10 * time.Second
 )
+
+func (c *Config) legacyEndGrace() time.Duration {
+	if c == nil || c.LegacyEndGrace <= 0 {
+		return 500 * time.Millisecond
+	}
+	return c.LegacyEndGrace
+}
+
+func (c *Config) maxLatency() time.Duration {
+	if c == nil || c.MaxLatency <= 0 {
+		return defaultMaxLatency
+	}
+	return c.MaxLatency
+}
+
+func (c *Config) maxTrackBuffer() int {
+	if c == nil || c.MaxTrackBuffer <= 0 {
+		return defaultMaxTrackBuffer
+	}
+	return c.MaxTrackBuffer
+}
+
+func (c *Config) maxAnnouncements() int {
+	if c == nil || c.MaxAnnouncements <= 0 {
+		return defaultMaxAnnouncements
+	}
+	return c.MaxAnnouncements
+}
+
+func (c *Config) streamHeaderTimeout() time.Duration {
+	if c == nil || c.StreamHeaderTimeout <= 0 {
+		return defaultStreamHeader
+	}
+	return c.StreamHeaderTimeout
+}
 
 func (c *Config) versions() []Version {
 	if c == nil || len(c.Versions) == 0 {

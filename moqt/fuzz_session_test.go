@@ -41,11 +41,11 @@ func FuzzServerSession(f *testing.F) {
 
 	mux := NewTrackMux()
 	mux.PublishFunc(context.Background(), "/live", func(tw *TrackWriter) {
-		gw, err := tw.OpenGroup(0)
+		gw, err := tw.OpenGroup(context.Background(), 0)
 		if err != nil {
 			return
 		}
-		gw.WriteFrame(NewFrame([]byte("x")))
+		gw.WriteFrame(context.Background(), NewFrame([]byte("x")))
 		gw.Close()
 	})
 

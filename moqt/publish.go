@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomoq/gomoq/moqt/internal/wire"
@@ -204,7 +204,10 @@ func (s *Session) serveTrackInfo(str quic.Stream, r *wire.Reader) {
 	str.CancelRead(quic.StreamErrorCode(CancelledError))
 }
 
-// serveSubscribe serves one subscription of the peer with the mux.
+// serveSubscribe serves one subscription of the peer with the mux. It
+// returns once the subscription is over: the track was sent to its end (and
+// the subscriber closed its side, acknowledging it), was reset, or the
+// session ended.
 func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 	var req wire.Subscribe
 	if err := readMessage(r, &req, s.version); err != nil {
@@ -225,11 +228,7 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 	}
 	s.served++
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.served--
-		s.mu.Unlock()
-	}()
+	defer s.subscriptionServed()
 
 	path := joinPath(s.root, cleanPath(req.Broadcast))
 	info, err := s.trackInfo(path, req.Track)
@@ -238,16 +237,8 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 		resetStream(str, errCode(err))
 		return
 	}
-	tw := &TrackWriter{
-		sess:   s,
-		id:     req.ID,
-		path:   path,
-		name:   req.Track,
-		stream: str,
-		info:   info,
-		config: configFromWire(req.Priority, req.Ordered, req.MaxLatencyMs, req.StartGroup, req.HasStart, req.EndGroup, req.HasEnd),
-	}
-	tw.ctx, tw.cancel = context.WithCancelCause(s.ctx)
+	tw := newTrackWriter(s, req.ID, path, req.Track, str, info,
+		configFromWire(req.Priority, req.Ordered, req.MaxLatencyMs, req.StartGroup, req.HasStart, req.EndGroup, req.HasEnd))
 	defer tw.cancel(nil)
 	if s.version < wire.Lite05 {
 		ok := wire.SubscribeOK{
@@ -259,16 +250,17 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 			return
 		}
 	}
-	// Read SUBSCRIBE_UPDATEs until the subscriber ends the subscription.
+	// Read SUBSCRIBE_UPDATEs until the subscriber ends its side: before
+	// our end that unsubscribes; after it, it acknowledges the end.
+	peerDone := make(chan struct{})
 	s.goFunc(func() {
+		defer close(peerDone)
 		for {
 			var u wire.SubscribeUpdate
 			if err := readMessage(r, &u, s.version); err != nil {
 				if isProtocolError(err) {
 					s.logger.Warn("moqt: malformed SUBSCRIBE_UPDATE", "stream", str.StreamID(), "error", err)
-				}
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					str.CancelRead(quic.StreamErrorCode(CancelledError))
+					str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
 				}
 				tw.cancel(&SubscribeError{Code: CancelledError, Remote: true})
 				return
@@ -276,16 +268,22 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 			tw.setConfig(configFromWire(u.Priority, u.Ordered, u.MaxLatencyMs, u.StartGroup, u.HasStart, u.EndGroup, u.HasEnd))
 		}
 	})
+	s.goFunc(tw.run)
 	s.mux.ServeTrack(tw)
 	tw.Close()
-	// The subscriber normally closes its side once it has read the end;
-	// give it a moment, then stop reading so the reader goroutine ends.
-	str.SetReadDeadline(time.Now().Add(subscribeCloseGrace))
+	select {
+	case <-tw.sent:
+	case <-tw.ctx.Done():
+	}
+	// Wait for the subscriber to close its side (it has then read our
+	// end), or for the subscription or session to be cancelled.
+	select {
+	case <-peerDone:
+	case <-tw.ctx.Done():
+		str.CancelRead(quic.StreamErrorCode(CancelledError))
+		<-peerDone
+	}
 }
-
-// subscribeCloseGrace is how long a finished subscription waits for the
-// subscriber to close its side of the stream.
-const subscribeCloseGrace = 5 * time.Second
 
 func configFromWire(prio uint8, ordered bool, latencyMs uint64, start uint64, hasStart bool, end uint64, hasEnd bool) TrackConfig {
 	c := TrackConfig{Priority: prio, Ordered: ordered, MaxLatency: time.Duration(latencyMs) * time.Millisecond}
@@ -298,8 +296,22 @@ func configFromWire(prio uint8, ordered bool, latencyMs uint64, start uint64, ha
 	return c
 }
 
-// TrackWriter writes one subscription of a track: the publisher opens a
-// group at a time (or several, concurrently) and writes frames to it.
+// TrackWriter serves one subscription of a track. The publisher hands it
+// groups (OpenGroup, or SendGroup for groups shared among subscriptions);
+// the TrackWriter queues them and sends them on their own streams, in the
+// order the subscriber asked for: oldest first when TrackConfig.Ordered is
+// set, newest first otherwise. Handing it a group never waits for the
+// network.
+//
+// A group is dropped for this subscriber only when a newer group exists and
+// the group's oldest frame not yet sent is older than the subscription's
+// latency bound (TrackConfig.MaxLatency, else TrackInfo.MaxLatency, else
+// Config.MaxLatency), or when the bytes queued exceed Config.MaxTrackBuffer
+// (the oldest go first; the newest group is never dropped for it). A
+// dropped group that was being sent is reset with OldGroupError; one not yet
+// opened is reported with SUBSCRIBE_DROP on moq-lite-05 (03 and 04 subscribers
+// do not read it). Every drop is counted (Stats) and logged at debug.
+//
 // Its methods are safe for concurrent use.
 type TrackWriter struct {
 	sess   *Session
@@ -311,13 +323,55 @@ type TrackWriter struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	sent   chan struct{} // closed when the sender finished the subscription stream
 
-	mu      sync.Mutex
-	config  TrackConfig
-	started bool // SUBSCRIBE_START sent (05)
-	next    uint64
-	groups  map[*GroupWriter]struct{}
-	closed  bool
+	mu        sync.Mutex // guards the fields below; never held across I/O
+	config    TrackConfig
+	queue     []*GroupBuffer // handed to us, not yet opened
+	active    map[*groupSend]struct{}
+	newest    uint64 // highest sequence handed to us
+	hasNewest bool
+	handled   intervals  // sequences sent or dropped
+	dropped   []seqRange // dropped groups not reported yet
+	stats     TrackWriterStats
+	closed    bool // Close or CloseWithError called
+	wake      chan struct{}
+}
+
+// TrackWriterStats counts what a TrackWriter did with the groups it was
+// given.
+type TrackWriterStats struct {
+	Groups  uint64 // groups handed to the writer (OpenGroup, SendGroup)
+	Sent    uint64 // groups sent to their end
+	Dropped uint64 // groups dropped for being too far behind or over budget
+	Skipped uint64 // groups outside the subscription's StartGroup..EndGroup
+}
+
+// groupSend is a group being written on its stream by its own goroutine.
+type groupSend struct {
+	g       *GroupBuffer
+	str     quic.SendStream
+	stop    chan struct{} // closed when the sender drops the group
+	written atomic.Int64  // frames written
+	wbytes  atomic.Int64  // payload bytes written
+	dropped atomic.Bool
+}
+
+func newTrackWriter(s *Session, id uint64, path, name string, str quic.Stream, info TrackInfo, config TrackConfig) *TrackWriter {
+	tw := &TrackWriter{
+		sess:   s,
+		id:     id,
+		path:   path,
+		name:   name,
+		stream: str,
+		info:   info,
+		config: config,
+		sent:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		active: make(map[*groupSend]struct{}),
+	}
+	tw.ctx, tw.cancel = context.WithCancelCause(s.ctx)
+	return tw
 }
 
 // BroadcastPath returns the path of the broadcast in the TrackMux.
@@ -336,94 +390,91 @@ func (w *TrackWriter) Config() TrackConfig {
 	return w.config
 }
 
+// Stats returns the writer's counters.
+func (w *TrackWriter) Stats() TrackWriterStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
 func (w *TrackWriter) setConfig(c TrackConfig) {
 	w.mu.Lock()
 	w.config = c
 	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *TrackWriter) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Context returns a context cancelled when the subscriber unsubscribes, the
-// track is closed, or the session ends.
+// track is reset, or the session ends.
 func (w *TrackWriter) Context() context.Context { return w.ctx }
 
 // Session returns the session of the subscription.
 func (w *TrackWriter) Session() *Session { return w.sess }
 
-// OpenGroup opens group seq on its own stream. It waits for stream credit
-// from the subscriber. Newer groups are sent before older ones.
-func (w *TrackWriter) OpenGroup(seq uint64) (*GroupWriter, error) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return nil, ErrClosedTrack
+// OpenGroup starts group seq and returns its writer. The group is queued at
+// once; it goes out on its own stream when the subscriber's order and stream
+// credit allow. OpenGroup fails once the track is closed, the session is
+// going away, or ctx is done.
+func (w *TrackWriter) OpenGroup(ctx context.Context, seq uint64) (*GroupWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	w.mu.Unlock()
+	b := NewGroupBuffer(seq)
+	if err := w.SendGroup(b); err != nil {
+		return nil, err
+	}
+	return &GroupWriter{buf: b, track: w}, nil
+}
+
+// SendGroup queues b to be sent to this subscriber, following its frames as
+// they are appended until it is closed or aborted. One GroupBuffer may be
+// sent to many subscriptions at once. A group outside the subscription's
+// StartGroup..EndGroup is skipped (not an error).
+func (w *TrackWriter) SendGroup(b *GroupBuffer) error {
+	if c := context.Cause(w.ctx); c != nil {
+		return w.writeErr(c)
+	}
 	w.sess.mu.Lock()
 	goingAway := w.sess.goingAway
 	w.sess.mu.Unlock()
 	if goingAway {
-		return nil, &SubscribeError{Code: GoingAwayError}
+		return &SubscribeError{Code: GoingAwayError}
 	}
-	str, err := w.sess.conn.OpenUniStreamSync(w.ctx)
-	if err != nil {
-		return nil, w.writeErr(err)
-	}
-	urgency := w.urgency()
-	if p, ok := str.(quic.Prioritizer); ok {
-		p.SetPriority(urgency, false)
-	}
-	g := &GroupWriter{track: w, seq: seq, stream: str}
-	b := wire.AppendVarint(g.hdr[:0], wire.StreamGroup)
-	h := wire.GroupHeader{SubscribeID: w.id, Sequence: seq}
-	b = h.Append(b, w.sess.version)
-	if _, err := str.Write(b); err != nil {
-		str.CancelWrite(quic.StreamErrorCode(CancelledError))
-		return nil, w.writeErr(err)
-	}
-
+	seq := b.Sequence()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
-		str.CancelWrite(quic.StreamErrorCode(CancelledError))
-		return nil, ErrClosedTrack
+		w.mu.Unlock()
+		return ErrClosedTrack
 	}
-	if w.sess.version >= wire.Lite05 && !w.started {
-		w.started = true
-		m := wire.SubscribeStart{Group: seq}
-		if _, err := w.stream.Write(m.Append(nil, w.sess.version)); err != nil {
-			str.CancelWrite(quic.StreamErrorCode(CancelledError))
-			return nil, w.writeErr(err)
-		}
+	w.stats.Groups++
+	c := w.config
+	if (c.StartGroup != nil && seq < *c.StartGroup) || (c.EndGroup != nil && seq > *c.EndGroup) {
+		w.stats.Skipped++
+		w.mu.Unlock()
+		return nil
 	}
-	if seq >= w.next {
-		w.next = seq + 1
+	if !w.hasNewest || seq > w.newest {
+		w.newest, w.hasNewest = seq, true
 	}
-	// Newer groups first: demote the groups still open.
-	for og := range w.groups {
-		if p, ok := og.stream.(quic.Prioritizer); ok {
-			p.SetPriority(min(urgency+1, 7), false)
-		}
-	}
-	if w.groups == nil {
-		w.groups = make(map[*GroupWriter]struct{})
-	}
-	w.groups[g] = struct{}{}
-	w.sess.inflight.Add(1)
-	return g, nil
-}
-
-// urgency maps the subscriber's priority (0-255, higher first) to a QUIC
-// stream urgency (0-6, lower first), leaving 7 for demoted older groups.
-func (w *TrackWriter) urgency() int8 {
-	w.mu.Lock()
-	p := w.config.Priority
+	w.queue = append(w.queue, b)
 	w.mu.Unlock()
-	return int8(6 - int(p)*6/255)
+	w.signal()
+	return nil
 }
 
 func (w *TrackWriter) writeErr(err error) error {
 	if c := context.Cause(w.ctx); c != nil {
-		return c
+		if c == ErrClosedTrack {
+			return c
+		}
+		err = c
 	}
 	if se := sessionErrorFrom(err); se != nil {
 		return se
@@ -434,19 +485,11 @@ func (w *TrackWriter) writeErr(err error) error {
 	return err
 }
 
-func (w *TrackWriter) groupClosed(g *GroupWriter) {
-	w.mu.Lock()
-	_, ok := w.groups[g]
-	delete(w.groups, g)
-	w.mu.Unlock()
-	if ok {
-		w.sess.groupDone()
-	}
-}
-
-// Close finishes the track: groups still open are finished, then the
-// subscriber is told that the track ended (on moq-lite-05, SUBSCRIBE_END
-// with the next group sequence) and the subscription stream is finished.
+// Close ends the track: the groups already handed to the writer are still
+// sent (or dropped by the rules above), then the subscriber is told that
+// the track ended (SUBSCRIBE_END on moq-lite-05, after SUBSCRIBE_DROP for any
+// sequence in between that it was not sent) and the subscription stream is
+// finished. Close does not wait for that: the session does.
 func (w *TrackWriter) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -454,102 +497,403 @@ func (w *TrackWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	open := w.openGroupsLocked()
 	w.mu.Unlock()
-	for _, g := range open {
-		g.Close()
-	}
-	var err error
-	if w.sess.version >= wire.Lite05 {
-		m := wire.SubscribeEnd{Group: w.next}
-		_, err = w.stream.Write(m.Append(nil, w.sess.version))
-	}
-	if err == nil {
-		err = w.stream.Close()
-	}
-	w.cancel(ErrClosedTrack)
-	if err != nil {
-		return w.writeErr(err)
-	}
+	w.signal()
 	return nil
 }
 
-// CloseWithError ends the track with an error code: open groups and the
-// subscription are reset.
+// CloseWithError ends the track at once with an error code: the queued and
+// open groups and the subscription are reset.
 func (w *TrackWriter) CloseWithError(code StreamErrorCode) error {
 	w.mu.Lock()
-	if w.closed {
+	if w.closed && w.ctx.Err() != nil {
 		w.mu.Unlock()
 		return nil
 	}
 	w.closed = true
-	open := w.openGroupsLocked()
 	w.mu.Unlock()
-	for _, g := range open {
-		g.CancelWrite(code)
-	}
 	resetStream(w.stream, code)
 	w.cancel(&SubscribeError{Code: code})
 	return nil
 }
 
-func (w *TrackWriter) openGroupsLocked() []*GroupWriter {
-	open := make([]*GroupWriter, 0, len(w.groups))
-	for g := range w.groups {
-		open = append(open, g)
+// latencyLocked is the subscription's latency bound.
+func (w *TrackWriter) latencyLocked() time.Duration {
+	if w.config.MaxLatency > 0 {
+		return w.config.MaxLatency
 	}
-	return open
+	if w.info.MaxLatency > 0 {
+		return w.info.MaxLatency
+	}
+	return w.sess.config.maxLatency()
 }
 
-// GroupWriter writes the frames of one group.
-type GroupWriter struct {
-	track  *TrackWriter
-	seq    uint64
-	stream quic.SendStream
-	hdr    [32]byte
-	lastTS uint64
-	mu     sync.Mutex
-	done   bool
+// run is the subscription's sender: the one goroutine that opens its group
+// streams, in the subscriber's order, decides what to drop, and writes the
+// subscription stream (SUBSCRIBE_START, _DROP and _END, and its FIN).
+func (w *TrackWriter) run() {
+	v := w.sess.version
+	started := false
+	var start uint64
+	var buf []byte
+	defer func() {
+		// Whatever is still queued is abandoned with the track; the open
+		// groups' writers stop on the cancelled context.
+		w.mu.Lock()
+		w.queue = nil
+		w.mu.Unlock()
+	}()
+	for {
+		w.mu.Lock()
+		cancels := w.dropLocked()
+		drops := w.dropped
+		w.dropped = nil
+		next := w.pickLocked()
+		finished := next == nil && w.closed && len(w.queue) == 0 && len(w.active) == 0
+		if !finished && next == nil && w.config.EndGroup != nil && len(w.queue) == 0 && len(w.active) == 0 {
+			// Every group up to the requested end was handled.
+			if m, ok := w.handled.max(); ok && m >= *w.config.EndGroup {
+				finished, w.closed = true, true
+			}
+		}
+		var gaps []seqRange
+		var end uint64
+		if finished && v >= wire.Lite05 && started {
+			end = start
+			if m, ok := w.handled.max(); ok && m+1 > end {
+				end = m + 1
+			}
+			gaps = w.handled.gaps(start, end)
+			for _, g := range gaps {
+				w.stats.Dropped += g.hi - g.lo + 1
+			}
+		}
+		w.mu.Unlock()
+
+		for _, gs := range cancels {
+			gs.str.CancelWrite(quic.StreamErrorCode(OldGroupError))
+			close(gs.stop)
+		}
+		buf = buf[:0]
+		if v >= wire.Lite05 && started {
+			for _, d := range append(drops, gaps...) {
+				m := wire.SubscribeDrop{Start: d.lo, End: d.hi, ErrorCode: uint64(OldGroupError)}
+				buf = m.Append(buf, v)
+			}
+		}
+		if next != nil && v >= wire.Lite05 && !started {
+			started = true
+			start = w.startSeq(next.Sequence())
+			m := wire.SubscribeStart{Group: start}
+			buf = m.Append(buf, v)
+		}
+		if finished {
+			if v >= wire.Lite05 {
+				m := wire.SubscribeEnd{Group: end}
+				buf = m.Append(buf, v)
+			}
+		}
+		if len(buf) > 0 {
+			if _, err := w.stream.Write(buf); err != nil {
+				w.cancel(w.writeErr(err))
+				return
+			}
+		}
+		if finished {
+			w.stream.Close()
+			close(w.sent)
+			return
+		}
+		if next != nil {
+			switch w.open(next) {
+			case openFailed:
+				return
+			case openRetry:
+				w.mu.Lock()
+				w.queue = append(w.queue, next)
+				w.mu.Unlock()
+			}
+			continue
+		}
+		select {
+		case <-w.wake:
+		case <-w.ctx.Done():
+			return
+		}
+	}
 }
 
-// GroupSequence returns the group's sequence number.
-func (g *GroupWriter) GroupSequence() uint64 { return g.seq }
-
-// WriteFrame writes one frame. It blocks while the subscriber's connection
-// cannot take more data. The frame is not retained after WriteFrame returns.
-func (g *GroupWriter) WriteFrame(f *Frame) error {
-	v := g.track.sess.version
-	var delta int64
-	if v >= wire.Lite05 {
-		delta = int64(f.Timestamp - g.lastTS)
-		g.lastTS = f.Timestamp
+// startSeq is the SUBSCRIBE_START sequence: the lowest group we will send,
+// at the time of the first.
+func (w *TrackWriter) startSeq(first uint64) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := first
+	for _, b := range w.queue {
+		s = min(s, b.Sequence())
 	}
-	// A small frame goes out in one Write, so that its header and payload
-	// share a packet: quic-go may send the bytes of each Write as soon as
-	// it gets them.
+	if w.config.StartGroup != nil {
+		s = max(s, *w.config.StartGroup)
+		s = min(s, first)
+	}
+	return s
+}
+
+// pickLocked takes the next group to open from the queue: the oldest when
+// the subscriber asked for order, else the newest.
+func (w *TrackWriter) pickLocked() *GroupBuffer {
+	if len(w.queue) == 0 {
+		return nil
+	}
+	best := 0
+	for i, b := range w.queue {
+		s, bs := b.Sequence(), w.queue[best].Sequence()
+		if (w.config.Ordered && s < bs) || (!w.config.Ordered && s > bs) {
+			best = i
+		}
+	}
+	b := w.queue[best]
+	w.queue = append(w.queue[:best], w.queue[best+1:]...)
+	return b
+}
+
+// dropLocked applies the drop rules: it removes the queued groups to drop
+// (recording them for SUBSCRIBE_DROP) and returns the open ones to reset.
+func (w *TrackWriter) dropLocked() []*groupSend {
+	if !w.hasNewest {
+		return nil
+	}
+	now := clock()
+	bound := int64(w.latencyLocked())
+	var cancels []*groupSend
+	keep := w.queue[:0]
+	for _, b := range w.queue {
+		if b.Sequence() < w.newest {
+			t, ok := b.pendingSince(0)
+			if !ok {
+				t = b.created
+			}
+			if now-t > bound {
+				w.dropQueuedLocked(b, "too far behind", time.Duration(now-t))
+				continue
+			}
+		}
+		keep = append(keep, b)
+	}
+	clear(w.queue[len(keep):])
+	w.queue = keep
+	for gs := range w.active {
+		if gs.dropped.Load() || gs.g.Sequence() >= w.newest {
+			continue
+		}
+		t, ok := gs.g.pendingSince(int(gs.written.Load()))
+		if ok && now-t > bound {
+			cancels = append(cancels, w.dropActiveLocked(gs, "too far behind", time.Duration(now-t)))
+		}
+	}
+	// Over budget: the oldest groups (other than the newest) go first.
+	for w.bufferedLocked() > w.sess.config.maxTrackBuffer() {
+		var oldest *GroupBuffer
+		var oldestSend *groupSend
+		for _, b := range w.queue {
+			if b.Sequence() != w.newest && (oldest == nil || b.Sequence() < oldest.Sequence()) {
+				oldest = b
+			}
+		}
+		for gs := range w.active {
+			if !gs.dropped.Load() && gs.g.Sequence() != w.newest && (oldest == nil || gs.g.Sequence() < oldest.Sequence()) {
+				oldest, oldestSend = gs.g, gs
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		if oldestSend != nil {
+			cancels = append(cancels, w.dropActiveLocked(oldestSend, "over the track buffer budget", 0))
+			continue
+		}
+		for i, b := range w.queue {
+			if b == oldest {
+				w.queue = append(w.queue[:i], w.queue[i+1:]...)
+				break
+			}
+		}
+		w.dropQueuedLocked(oldest, "over the track buffer budget", 0)
+	}
+	return cancels
+}
+
+// bufferedLocked is the payload bytes handed to us and not yet written.
+func (w *TrackWriter) bufferedLocked() int {
+	n := 0
+	for _, b := range w.queue {
+		_, b := b.Len()
+		n += b
+	}
+	for gs := range w.active {
+		if !gs.dropped.Load() {
+			_, b := gs.g.Len()
+			n += b - int(gs.wbytes.Load())
+		}
+	}
+	return n
+}
+
+func (w *TrackWriter) dropQueuedLocked(b *GroupBuffer, why string, behind time.Duration) {
+	seq := b.Sequence()
+	if w.handled.add(seq, seq) {
+		w.dropped = append(w.dropped, seqRange{seq, seq})
+	}
+	w.stats.Dropped++
+	w.sess.logger.Debug("moqt: dropping a group for a subscriber", "broadcast", w.path, "track", w.name, "group", seq, "reason", why, "behind", behind)
+}
+
+func (w *TrackWriter) dropActiveLocked(gs *groupSend, why string, behind time.Duration) *groupSend {
+	gs.dropped.Store(true)
+	w.stats.Dropped++
+	w.sess.logger.Debug("moqt: resetting a group for a subscriber", "broadcast", w.path, "track", w.name, "group", gs.g.Sequence(), "reason", why, "behind", behind)
+	return gs
+}
+
+type openResult int
+
+const (
+	opened     openResult = iota
+	openRetry             // something changed while waiting for stream credit: decide again
+	openFailed            // the subscription ended
+)
+
+// open opens b's stream, writes its header and starts its writer. While it
+// waits for stream credit, any change (a new group, a finished one, Close)
+// makes it give up with openRetry so that the sender decides again.
+func (w *TrackWriter) open(b *GroupBuffer) openResult {
+	seq := b.Sequence()
+	str, err := w.sess.conn.OpenUniStream()
+	if err != nil && w.ctx.Err() == nil && w.sess.conn.Context().Err() == nil {
+		// No stream credit: wait for it, or for a reason to decide again.
+		octx, ocancel := context.WithCancel(w.ctx)
+		stop := make(chan struct{})
+		retry := make(chan bool, 1)
+		go func() {
+			select {
+			case <-w.wake:
+				ocancel()
+				retry <- true
+			case <-stop:
+				retry <- false
+			}
+		}()
+		str, err = w.sess.conn.OpenUniStreamSync(octx)
+		close(stop)
+		woke := <-retry
+		ocancel()
+		if err != nil && woke && w.ctx.Err() == nil {
+			return openRetry
+		}
+		if err == nil && woke {
+			w.signal()
+		}
+	}
+	if err != nil {
+		w.cancel(w.writeErr(err))
+		return openFailed
+	}
+	gs := &groupSend{g: b, str: str, stop: make(chan struct{})}
+	hdr := wire.AppendVarint(make([]byte, 0, 24), wire.StreamGroup)
+	h := wire.GroupHeader{SubscribeID: w.id, Sequence: seq}
+	hdr = h.Append(hdr, w.sess.version)
+	if _, err := str.Write(hdr); err != nil {
+		str.CancelWrite(quic.StreamErrorCode(CancelledError))
+		w.cancel(w.writeErr(err))
+		return openFailed
+	}
+	w.mu.Lock()
+	w.handled.add(seq, seq)
+	w.active[gs] = struct{}{}
+	w.mu.Unlock()
+	w.sess.goFunc(func() { w.pump(gs) })
+	return opened
+}
+
+// pump writes one group's frames to its stream as they are appended.
+func (w *TrackWriter) pump(gs *groupSend) {
+	v := w.sess.version
+	var lastTS uint64
+	n := 0
+	complete := false
+	defer func() {
+		w.mu.Lock()
+		delete(w.active, gs)
+		if complete {
+			w.stats.Sent++
+		}
+		w.mu.Unlock()
+		w.signal()
+	}()
+	for {
+		frames, st, changed := gs.g.Frames(n)
+		for _, f := range frames {
+			if gs.dropped.Load() {
+				return
+			}
+			var delta int64
+			if v >= wire.Lite05 {
+				delta = int64(f.Timestamp - lastTS)
+				lastTS = f.Timestamp
+			}
+			if err := writeFrame(gs.str, v, delta, f); err != nil {
+				gs.str.CancelWrite(quic.StreamErrorCode(CancelledError))
+				return
+			}
+			n++
+			gs.written.Store(int64(n))
+			gs.wbytes.Add(int64(len(f.Payload)))
+		}
+		if gs.dropped.Load() {
+			return
+		}
+		if st.Done {
+			if st.Aborted {
+				gs.str.CancelWrite(quic.StreamErrorCode(st.Code))
+				return
+			}
+			gs.str.Close()
+			complete = true
+			return
+		}
+		select {
+		case <-changed:
+		case <-gs.stop:
+			return
+		case <-w.ctx.Done():
+			gs.str.CancelWrite(quic.StreamErrorCode(CancelledError))
+			return
+		}
+	}
+}
+
+// writeFrame writes one frame. A small frame goes out in one Write, so that
+// its header and payload share a packet: quic-go may send the bytes of each
+// Write as soon as it gets them.
+func writeFrame(str quic.SendStream, v wire.Version, delta int64, f *Frame) error {
 	if len(f.Payload) <= maxCoalesce {
 		bp := coalescePool.Get().(*[]byte)
 		b := wire.AppendFrameHeader((*bp)[:0], v, delta, len(f.Payload))
 		b = append(b, f.Payload...)
-		_, err := g.stream.Write(b)
+		_, err := str.Write(b)
 		*bp = b
 		coalescePool.Put(bp)
-		if err != nil {
-			return g.writeErr(err)
-		}
-		return nil
+		return err
 	}
-	b := wire.AppendFrameHeader(g.hdr[:0], v, delta, len(f.Payload))
-	if _, err := g.stream.Write(b); err != nil {
-		return g.writeErr(err)
+	var hdr [16]byte
+	if _, err := str.Write(wire.AppendFrameHeader(hdr[:0], v, delta, len(f.Payload))); err != nil {
+		return err
 	}
-	if _, err := g.stream.Write(f.Payload); err != nil {
-		return g.writeErr(err)
-	}
-	return nil
+	_, err := str.Write(f.Payload)
+	return err
 }
 
-// maxCoalesce is the largest payload WriteFrame copies to write it with its
+// maxCoalesce is the largest payload writeFrame copies to write it with its
 // header; larger ones are written in place.
 const maxCoalesce = 4 << 10
 
@@ -558,41 +902,38 @@ var coalescePool = sync.Pool{New: func() any {
 	return &b
 }}
 
-func (g *GroupWriter) writeErr(err error) error {
-	if code, remote, ok := streamCode(err); ok {
-		return &GroupError{Code: code, Remote: remote}
+// GroupWriter writes the frames of one group opened with OpenGroup.
+type GroupWriter struct {
+	buf   *GroupBuffer
+	track *TrackWriter
+}
+
+// GroupSequence returns the group's sequence number.
+func (g *GroupWriter) GroupSequence() uint64 { return g.buf.Sequence() }
+
+// WriteFrame appends one frame to the group. It does not wait for the
+// network: the frame is queued and sent when the subscriber can take it.
+// The frame is kept: neither it nor its payload may be modified afterwards.
+func (g *GroupWriter) WriteFrame(ctx context.Context, f *Frame) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return g.track.writeErr(err)
+	if c := context.Cause(g.track.ctx); c != nil {
+		return g.track.writeErr(c)
+	}
+	if !g.buf.Append(f) {
+		return ErrClosedGroup
+	}
+	return nil
 }
 
 // Close finishes the group.
 func (g *GroupWriter) Close() error {
-	if !g.finish() {
-		return nil
-	}
-	err := g.stream.Close()
-	g.track.groupClosed(g)
-	if err != nil {
-		return g.writeErr(err)
-	}
+	g.buf.Close()
 	return nil
 }
 
 // CancelWrite abandons the group: the subscriber sees it reset with code.
 func (g *GroupWriter) CancelWrite(code StreamErrorCode) {
-	if !g.finish() {
-		return
-	}
-	g.stream.CancelWrite(quic.StreamErrorCode(code))
-	g.track.groupClosed(g)
-}
-
-func (g *GroupWriter) finish() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.done {
-		return false
-	}
-	g.done = true
-	return true
+	g.buf.Abort(code)
 }

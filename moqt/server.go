@@ -671,7 +671,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Go(func() {
 			sess.goAway("")
 			if sess.drain(ctx) == nil {
-				sess.linger(ctx)
 				sess.Terminate(NoError, "server shutting down")
 			}
 		})

@@ -118,13 +118,13 @@ func payload(track string, group, frame int) string {
 // writeGroups writes groups×frames frames, with timestamps group*1e6+frame*1e3.
 func writeGroups(tw *moqt.TrackWriter, groups, frames int) error {
 	for g := range groups {
-		gw, err := tw.OpenGroup(uint64(g))
+		gw, err := tw.OpenGroup(context.Background(), uint64(g))
 		if err != nil {
 			return err
 		}
 		for f := range frames {
 			fr := &moqt.Frame{Payload: []byte(payload(string(tw.TrackName()), g, f)), Timestamp: uint64(g*1_000_000 + f*1000)}
-			if err := gw.WriteFrame(fr); err != nil {
+			if err := gw.WriteFrame(context.Background(), fr); err != nil {
 				return err
 			}
 		}
@@ -206,14 +206,14 @@ func TestServerPublishesClientSubscribes(t *testing.T) {
 		if sess.Version() != v {
 			t.Fatalf("negotiated %v, want %v", sess.Version(), v)
 		}
-		tr, err := sess.Subscribe("/clock", "seconds", nil)
+		tr, err := sess.Subscribe(context.Background(), "/clock", "seconds", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		readGroups(t, tr, v, 3, 5)
 
 		// An unknown broadcast is refused with NotFoundError.
-		_, err = sess.Subscribe("/nope", "seconds", nil)
+		_, err = sess.Subscribe(context.Background(), "/nope", "seconds", nil)
 		var se *moqt.SubscribeError
 		if !errors.As(err, &se) || se.Code != moqt.NotFoundError {
 			t.Fatalf("Subscribe to unknown broadcast: %v, want NotFoundError", err)
@@ -237,7 +237,7 @@ func TestClientPublishesServerSubscribes(t *testing.T) {
 			t.Fatal(err)
 		}
 		sess := <-sessions
-		ar, err := sess.AcceptAnnounce("/")
+		ar, err := sess.AcceptAnnounce(context.Background(), "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestClientPublishesServerSubscribes(t *testing.T) {
 		if ann.BroadcastPath() != "/alice" {
 			t.Fatalf("announced %q, want /alice", ann.BroadcastPath())
 		}
-		tr, err := sess.Subscribe(ann.BroadcastPath(), "video", nil)
+		tr, err := sess.Subscribe(context.Background(), ann.BroadcastPath(), "video", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestAnnouncementsPrefix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ar, err := sess.AcceptAnnounce("/room")
+		ar, err := sess.AcceptAnnounce(context.Background(), "/room")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,7 +308,7 @@ func TestAnnouncementsPrefix(t *testing.T) {
 			t.Fatalf("got %v, %v; want /room/d", a, err)
 		}
 		// The prefix equal to a broadcast path announces it with an empty suffix.
-		ar2, err := sess.AcceptAnnounce("/room/b")
+		ar2, err := sess.AcceptAnnounce(context.Background(), "/room/b")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,11 +385,11 @@ func TestIETFALPNRefusedClearly(t *testing.T) {
 func TestTrackReaderCloseCancelsGroups(t *testing.T) {
 	mux := moqt.NewTrackMux()
 	mux.PublishFunc(context.Background(), "/open", func(tw *moqt.TrackWriter) {
-		gw, err := tw.OpenGroup(0)
+		gw, err := tw.OpenGroup(context.Background(), 0)
 		if err != nil {
 			return
 		}
-		gw.WriteFrame(moqt.NewFrame([]byte("first")))
+		gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("first")))
 		<-tw.Context().Done() // the group stays open
 	})
 	srv := startServer(t, acceptInto(mux, nil), nil)
@@ -397,7 +397,7 @@ func TestTrackReaderCloseCancelsGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := sess.Subscribe("/open", "t", nil)
+	tr, err := sess.Subscribe(context.Background(), "/open", "t", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

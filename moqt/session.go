@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomoq/gomoq/moqt/internal/wire"
@@ -49,8 +49,8 @@ type Session struct {
 	peerGoingAway   bool                    // the peer sent GOAWAY
 	peerSetup       *wire.Setup
 
-	inflight atomic.Int64  // groups being written
-	idle     chan struct{} // signalled when inflight drops to 0
+	idle chan struct{} // signalled when served drops to 0
+	uni  uniOrder      // the peer's unidirectional streams, in order
 
 	setup wire.Setup // what start sends on moq-lite-05
 }
@@ -210,12 +210,30 @@ func (s *Session) acceptBidi() {
 }
 
 func (s *Session) acceptUni() {
+	polled, cancel := context.WithCancel(context.Background())
+	cancel() // AcceptUniStream with a done context takes a stream only if one is there
 	for {
-		str, err := s.conn.AcceptUniStream(s.ctx)
+		str, err := s.conn.AcceptUniStream(polled)
 		if err != nil {
-			return
+			if !errors.Is(err, context.Canceled) || s.ctx.Err() != nil {
+				return
+			}
+			// Every stream the peer opened so far was taken.
+			s.uni.idle()
+			wctx, wake := context.WithCancel(s.ctx)
+			s.uni.setWaker(wake)
+			str, err = s.conn.AcceptUniStream(wctx)
+			s.uni.setWaker(nil)
+			wake()
+			if err != nil {
+				if s.ctx.Err() != nil || !errors.Is(err, context.Canceled) {
+					return
+				}
+				continue // a barrier wants to know what is there
+			}
 		}
-		s.goFunc(func() { s.handleUni(str) })
+		idx := s.uni.accepted()
+		s.goFunc(func() { s.handleUni(str, idx) })
 	}
 }
 
@@ -223,18 +241,39 @@ func (s *Session) newReader(r io.Reader) *wire.Reader {
 	return wire.NewReader(r, s.config.maxMessageSize())
 }
 
-func (s *Session) handleUni(str quic.ReceiveStream) {
+// handleUni reads a peer's unidirectional stream's type and header, within
+// the stream header timeout, and passes it on in the order the streams
+// were opened.
+func (s *Session) handleUni(str quic.ReceiveStream, idx uint64) {
+	release := func() { s.uni.done(idx, nil) }
+	str.SetReadDeadline(time.Now().Add(s.config.streamHeaderTimeout()))
 	r := s.newReader(str)
 	typ, err := r.ReadVarint()
 	if err != nil {
-		str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+		release()
+		s.badUni(str, "stream type", err)
 		return
 	}
 	switch {
 	case typ == wire.StreamGroup:
-		s.handleGroup(str, r)
+		var h wire.GroupHeader
+		if err := readMessage(r, &h, s.version); err != nil {
+			release()
+			s.badUni(str, "group header", err)
+			return
+		}
+		str.SetReadDeadline(zeroTime)
+		g := &GroupReader{
+			seq:      h.Sequence,
+			stream:   str,
+			r:        r,
+			version:  s.version,
+			maxFrame: s.config.maxFrameSize(),
+		}
+		s.uni.done(idx, func() { s.groupArrived(g, h.SubscribeID) })
 	case typ == wire.StreamSetup && s.version >= wire.Lite05:
 		body, err := r.ReadMessage()
+		release()
 		if err != nil {
 			s.protocolViolation("reading SETUP", err)
 			return
@@ -248,8 +287,124 @@ func (s *Session) handleUni(str quic.ReceiveStream) {
 		s.peerSetup = &m
 		s.mu.Unlock()
 	default:
+		release()
 		s.logger.Debug("moqt: unknown uni stream type, resetting it", "type", typ)
 		str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+	}
+}
+
+// badUni resets a unidirectional stream whose header could not be read.
+func (s *Session) badUni(str quic.ReceiveStream, what string, err error) {
+	switch {
+	case isProtocolError(err):
+		s.logger.Warn("moqt: malformed stream header, resetting stream", "stream", str.StreamID(), "what", what, "error", err)
+		str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.logger.Warn("moqt: no stream header within the timeout, resetting stream", "stream", str.StreamID(), "what", what, "timeout", s.config.streamHeaderTimeout())
+		str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+	default:
+		str.CancelRead(quic.StreamErrorCode(CancelledError))
+	}
+}
+
+// uniOrder passes the peer's unidirectional streams on in the order they
+// were accepted (QUIC hands them out in the order the peer opened them),
+// although their headers are read concurrently: a publisher that opens
+// groups oldest first is read oldest first. It also answers barriers:
+// "every stream the peer had opened by now was passed on".
+type uniOrder struct {
+	mu       sync.Mutex
+	next     uint64 // index of the next stream to accept
+	released uint64 // streams below this index were passed on
+	ready    map[uint64]func()
+	waiters  []*uniWaiter
+	waker    context.CancelFunc // wakes the accept loop from its wait
+}
+
+type uniWaiter struct {
+	target uint64
+	known  bool // target set: the accept loop had taken every stream there
+	ch     chan struct{}
+}
+
+// accepted numbers a newly accepted stream.
+func (o *uniOrder) accepted() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i := o.next
+	o.next++
+	return i
+}
+
+func (o *uniOrder) setWaker(f context.CancelFunc) {
+	o.mu.Lock()
+	o.waker = f
+	o.mu.Unlock()
+}
+
+// idle is called by the accept loop when no stream is waiting to be
+// accepted: the barriers asked for before now know their target.
+func (o *uniOrder) idle() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, w := range o.waiters {
+		if !w.known {
+			w.target, w.known = o.next, true
+		}
+	}
+	o.checkLocked()
+}
+
+// done records that stream idx's header was read; fn (if any) runs once
+// every stream before it was passed on. The functions run with o.mu held,
+// in index order, and must not block.
+func (o *uniOrder) done(idx uint64, fn func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ready == nil {
+		o.ready = make(map[uint64]func())
+	}
+	o.ready[idx] = fn
+	for {
+		f, ok := o.ready[o.released]
+		if !ok {
+			break
+		}
+		delete(o.ready, o.released)
+		o.released++
+		if f != nil {
+			f()
+		}
+	}
+	o.checkLocked()
+}
+
+func (o *uniOrder) checkLocked() {
+	keep := o.waiters[:0]
+	for _, w := range o.waiters {
+		if w.known && o.released >= w.target {
+			close(w.ch)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	clear(o.waiters[len(keep):])
+	o.waiters = keep
+}
+
+// barrier waits until every stream the peer had opened when it was called
+// (as far as the transport delivered them) was passed on, or ctx ends.
+func (o *uniOrder) barrier(ctx context.Context) {
+	w := &uniWaiter{ch: make(chan struct{})}
+	o.mu.Lock()
+	o.waiters = append(o.waiters, w)
+	if o.waker != nil {
+		o.waker()
+	}
+	o.mu.Unlock()
+	select {
+	case <-w.ch:
+	case <-ctx.Done():
 	}
 }
 
@@ -319,9 +474,13 @@ func isProtocolError(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// groupDone is called when a group we write is finished or abandoned.
-func (s *Session) groupDone() {
-	if s.inflight.Add(-1) == 0 {
+// subscriptionServed is called when a subscription we served is over.
+func (s *Session) subscriptionServed() {
+	s.mu.Lock()
+	s.served--
+	n := s.served
+	s.mu.Unlock()
+	if n == 0 {
 		select {
 		case s.idle <- struct{}{}:
 		default:
@@ -357,9 +516,17 @@ func (s *Session) goAway(uri string) {
 	str.CancelRead(quic.StreamErrorCode(CancelledError))
 }
 
-// drain waits until no group is being written, or ctx is done.
+// drain waits until every subscription we serve is over (sent to its end
+// and acknowledged by the subscriber closing its side, or cancelled), the
+// session ends, or ctx is done.
 func (s *Session) drain(ctx context.Context) error {
-	for s.inflight.Load() > 0 {
+	for {
+		s.mu.Lock()
+		n := s.served
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
 		select {
 		case <-s.idle:
 		case <-s.ctx.Done():
@@ -368,7 +535,6 @@ func (s *Session) drain(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return nil
 }
 
 var zeroTime time.Time
@@ -384,20 +550,4 @@ func (s *Session) PeerGoingAway() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peerGoingAway
-}
-
-// ShutdownLinger is how long a drained session waits, during Shutdown,
-// before it is closed: closing a QUIC connection discards the stream data
-// not yet sent, so the last groups get this long to reach the peer.
-const ShutdownLinger = 250 * time.Millisecond
-
-// linger waits ShutdownLinger, or less if the session or ctx ends first.
-func (s *Session) linger(ctx context.Context) {
-	t := time.NewTimer(ShutdownLinger)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
-	case <-ctx.Done():
-	}
 }

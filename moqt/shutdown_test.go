@@ -21,7 +21,7 @@ func TestCloseTerminatesSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Make sure the server has accepted it.
-		if _, err := sess.Subscribe("/none", "x", nil); err == nil {
+		if _, err := sess.Subscribe(context.Background(), "/none", "x", nil); err == nil {
 			t.Fatal("subscribe to nothing succeeded")
 		}
 		done := make(chan error, 1)
@@ -70,17 +70,17 @@ func TestShutdownDrainsGroups(t *testing.T) {
 		release := make(chan struct{})
 		openAfter := make(chan error, 1)
 		mux.PublishFunc(context.Background(), "/live", func(tw *moqt.TrackWriter) {
-			gw, err := tw.OpenGroup(0)
+			gw, err := tw.OpenGroup(context.Background(), 0)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			gw.WriteFrame(moqt.NewFrame([]byte("first")))
+			gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("first")))
 			close(started)
 			<-release
-			gw.WriteFrame(moqt.NewFrame([]byte("second")))
+			gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("second")))
 			gw.Close()
-			_, err = tw.OpenGroup(1)
+			_, err = tw.OpenGroup(context.Background(), 1)
 			openAfter <- err
 		})
 		srv := startServer(t, acceptInto(mux, nil), nil)
@@ -88,7 +88,7 @@ func TestShutdownDrainsGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := sess.Subscribe("/live", "video", nil)
+		tr, err := sess.Subscribe(context.Background(), "/live", "video", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestShutdownForced(t *testing.T) {
 		mux := moqt.NewTrackMux()
 		started := make(chan struct{})
 		mux.PublishFunc(context.Background(), "/stuck", func(tw *moqt.TrackWriter) {
-			gw, err := tw.OpenGroup(0)
+			gw, err := tw.OpenGroup(context.Background(), 0)
 			if err != nil {
 				return
 			}
@@ -164,7 +164,7 @@ func TestShutdownForced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sess.Subscribe("/stuck", "video", nil); err != nil {
+		if _, err := sess.Subscribe(context.Background(), "/stuck", "video", nil); err != nil {
 			t.Fatal(err)
 		}
 		<-started

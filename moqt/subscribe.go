@@ -17,7 +17,8 @@ import (
 // config may be nil. It returns once the peer accepted the subscription (on
 // moq-lite-05, once it described the track with TRACK_INFO), or with a
 // *SubscribeError if it refused it (NotFoundError for an unknown track).
-func (s *Session) Subscribe(path BroadcastPath, name TrackName, config *TrackConfig) (*TrackReader, error) {
+// The wait is bounded by ctx and by Config.SetupTimeout.
+func (s *Session) Subscribe(ctx context.Context, path BroadcastPath, name TrackName, config *TrackConfig) (*TrackReader, error) {
 	if config == nil {
 		config = &TrackConfig{}
 	}
@@ -25,33 +26,37 @@ func (s *Session) Subscribe(path BroadcastPath, name TrackName, config *TrackCon
 		return nil, s.err()
 	}
 	broadcast := cleanPath(string(path))
-	ctx, cancel := context.WithTimeout(s.ctx, s.config.setupTimeout())
+	ctx, cancel := context.WithTimeout(ctx, s.config.setupTimeout())
 	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
 
 	var info TrackInfo
 	if s.version >= wire.Lite05 {
 		var err error
 		info, err = s.requestTrackInfo(ctx, broadcast, string(name))
 		if err != nil {
-			return nil, err
+			return nil, s.ctxErr(ctx, err)
 		}
 	}
 
 	str, err := s.conn.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, s.openErr(err)
+		return nil, s.ctxErr(ctx, s.openErr(err))
 	}
 	s.mu.Lock()
 	id := s.nextSubID
 	s.nextSubID++
 	tr := &TrackReader{
-		sess:   s,
-		id:     id,
-		path:   broadcast,
-		name:   string(name),
-		stream: str,
-		info:   info,
-		notify: make(chan struct{}, 1),
+		sess:    s,
+		id:      id,
+		path:    broadcast,
+		name:    string(name),
+		stream:  str,
+		info:    info,
+		ordered: config.Ordered,
+		notify:  make(chan struct{}, 1),
+		wsem:    make(chan struct{}, 1),
 	}
 	if s.ctx.Err() != nil { // closeWith finishes the subscriptions after cancelling
 		s.mu.Unlock()
@@ -77,19 +82,22 @@ func (s *Session) Subscribe(path BroadcastPath, name TrackName, config *TrackCon
 	}
 	b := wire.AppendVarint(nil, wire.StreamSubscribe)
 	b = m.Append(b, s.version)
-	if _, err := str.Write(b); err != nil {
+	str.SetWriteDeadline(deadline(ctx))
+	_, err = str.Write(b)
+	str.SetWriteDeadline(zeroTime)
+	if err != nil {
 		tr.abort()
-		return nil, s.openErr(err)
+		return nil, s.ctxErr(ctx, s.openErr(err))
 	}
 	r := s.newReader(str)
 	if s.version < wire.Lite05 {
 		// The first response must be SUBSCRIBE_OK.
-		str.SetReadDeadline(time.Now().Add(s.config.setupTimeout()))
+		str.SetReadDeadline(deadline(ctx))
 		typ, body, err := r.ReadTyped()
-		str.SetReadDeadline(time.Time{})
+		str.SetReadDeadline(zeroTime)
 		if err != nil {
 			tr.abort()
-			return nil, s.openErr(err)
+			return nil, s.ctxErr(ctx, s.openErr(err))
 		}
 		var ok wire.SubscribeOK
 		if typ != wire.RespSubscribeOK {
@@ -108,6 +116,15 @@ func (s *Session) Subscribe(path BroadcastPath, name TrackName, config *TrackCon
 	return tr, nil
 }
 
+// ctxErr reports the caller's context error when it, rather than the
+// session, ended an operation.
+func (s *Session) ctxErr(ctx context.Context, err error) error {
+	if s.ctx.Err() == nil && ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return ctx.Err()
+	}
+	return err
+}
+
 // requestTrackInfo asks for a track's properties with TRACK (moq-lite-05).
 func (s *Session) requestTrackInfo(ctx context.Context, broadcast, track string) (TrackInfo, error) {
 	str, err := s.conn.OpenStreamSync(ctx)
@@ -118,13 +135,12 @@ func (s *Session) requestTrackInfo(ctx context.Context, broadcast, track string)
 	b := wire.AppendVarint(nil, wire.StreamTrack)
 	m := wire.Track{Broadcast: broadcast, Track: track}
 	b = m.Append(b, s.version)
+	str.SetWriteDeadline(deadline(ctx))
 	if _, err := str.Write(b); err != nil {
 		return TrackInfo{}, s.openErr(err)
 	}
 	str.Close()
-	if d, ok := ctx.Deadline(); ok {
-		str.SetReadDeadline(d)
-	}
+	str.SetReadDeadline(deadline(ctx))
 	var ti wire.TrackInfo
 	if err := readMessage(s.newReader(str), &ti, s.version); err != nil {
 		if isProtocolError(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -157,51 +173,51 @@ func (s *Session) openErr(err error) error {
 	return err
 }
 
-// handleGroup hands an incoming group stream to its subscription.
-func (s *Session) handleGroup(str quic.ReceiveStream, r *wire.Reader) {
-	var h wire.GroupHeader
-	if err := readMessage(r, &h, s.version); err != nil {
-		if isProtocolError(err) {
-			s.logger.Warn("moqt: malformed group header, resetting stream", "stream", str.StreamID(), "error", err)
-			str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
-		} else {
-			str.CancelRead(quic.StreamErrorCode(CancelledError))
-		}
-		return
-	}
+// groupArrived hands an incoming group to its subscription. The session
+// calls it in the order the peer opened the streams.
+func (s *Session) groupArrived(g *GroupReader, id uint64) {
 	s.mu.Lock()
-	tr := s.subscriptions[h.SubscribeID]
+	tr := s.subscriptions[id]
 	s.mu.Unlock()
 	if tr == nil {
-		str.CancelRead(quic.StreamErrorCode(CancelledError))
+		g.stream.CancelRead(quic.StreamErrorCode(CancelledError))
 		return
 	}
-	g := &GroupReader{
-		track:    tr,
-		seq:      h.Sequence,
-		stream:   str,
-		r:        r,
-		version:  s.version,
-		maxFrame: s.config.maxFrameSize(),
-	}
+	g.track = tr
 	if !tr.enqueue(g) {
-		str.CancelRead(quic.StreamErrorCode(CancelledError))
+		g.stream.CancelRead(quic.StreamErrorCode(CancelledError))
 	}
 }
 
 // TrackReader receives the groups of one subscription.
+//
+// Groups are handed out by AcceptGroup in the order the subscription asked
+// for: lowest sequence first when TrackConfig.Ordered was set (our
+// publishers and relays open group streams in that order, and the session
+// passes them on in the order the peer opened them), else highest sequence
+// first among those waiting. The track ends by protocol state: on
+// moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
+// between SUBSCRIBE_START and it either arrived or was reported dropped; on
+// 03 and 04, whose wire cannot say how many groups are still in flight, at
+// the publisher's FIN of the subscription stream, after every group stream
+// the peer opened before that FIN was seen (a group stream that arrives
+// later anyway is refused and counted in Stats().Late).
 type TrackReader struct {
-	sess   *Session
-	id     uint64
-	path   string
-	name   string
-	stream quic.Stream
-	info   TrackInfo
+	sess    *Session
+	id      uint64
+	path    string
+	name    string
+	stream  quic.Stream
+	info    TrackInfo
+	ordered bool
+	wsem    chan struct{} // serializes writes of the subscription stream
 
 	mu       sync.Mutex
 	queue    []*GroupReader
 	reading  map[*GroupReader]struct{} // returned by AcceptGroup, not finished
-	received uint64                    // groups received
+	arrived  intervals                 // sequences whose stream arrived
+	dropped  intervals                 // sequences reported dropped
+	stats    TrackReaderStats
 	notify   chan struct{}
 	err      error // why the track ended; io.EOF when it finished
 	finished bool  // the publisher finished the subscription stream
@@ -209,8 +225,23 @@ type TrackReader struct {
 	hasStart bool
 	end      uint64
 	hasEnd   bool
-	dropped  uint64
-	linger   *time.Timer
+	closed   bool // our side of the stream was finished or reset
+	ended    chan struct{} // closed when err is set (made on demand)
+	last     uint64        // sequence of the last group handed out
+	hasLast  bool
+}
+
+// TrackReaderStats counts the groups of a subscription.
+type TrackReaderStats struct {
+	// Received is the number of group streams that arrived (including
+	// ones the publisher later reset).
+	Received uint64
+	// Dropped is the number of groups the publisher reported dropped
+	// (SUBSCRIBE_DROP, moq-lite-05).
+	Dropped uint64
+	// Late is the number of group streams that arrived after the track
+	// ended and were refused.
+	Late uint64
 }
 
 // BroadcastPath returns the subscribed broadcast's path.
@@ -222,17 +253,41 @@ func (r *TrackReader) TrackName() TrackName { return TrackName(r.name) }
 // Info returns the track's properties as the publisher described them.
 func (r *TrackReader) Info() TrackInfo { return r.info }
 
-// AcceptGroup returns the next group to arrive. Groups are returned in
-// arrival order, which need not be sequence order. It returns io.EOF once the
-// publisher finished the track and its groups were returned, or the error
-// that ended the subscription.
+// Stats returns the subscription's counters.
+func (r *TrackReader) Stats() TrackReaderStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// AcceptGroup returns the next group, in the order described on
+// TrackReader. It returns io.EOF once the track ended and its groups were
+// returned, or the error that ended the subscription.
 func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
+	barrierDone := false
 	for {
 		r.mu.Lock()
 		if len(r.queue) > 0 {
-			g := r.queue[0]
-			r.queue[0] = nil
-			r.queue = r.queue[1:]
+			best := 0
+			for i, g := range r.queue {
+				if (r.ordered && g.seq < r.queue[best].seq) || (!r.ordered && g.seq > r.queue[best].seq) {
+					best = i
+				}
+			}
+			g := r.queue[best]
+			if r.ordered && r.hasLast && g.seq > r.last+1 && !barrierDone && !r.dropped.covers(r.last+1, g.seq) {
+				// A gap: let the streams the peer opened earlier (an
+				// older group may be among them) be passed on first.
+				r.mu.Unlock()
+				r.sess.uni.barrier(ctx)
+				barrierDone = true
+				continue
+			}
+			barrierDone = false
+			if !r.hasLast || g.seq > r.last {
+				r.last, r.hasLast = g.seq, true
+			}
+			r.queue = append(r.queue[:best], r.queue[best+1:]...)
 			if r.reading == nil {
 				r.reading = make(map[*GroupReader]struct{})
 			}
@@ -243,6 +298,7 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 		err := r.err
 		r.mu.Unlock()
 		if err != nil {
+			r.maybeCloseSide()
 			return nil, err
 		}
 		select {
@@ -264,32 +320,57 @@ func (r *TrackReader) enqueue(g *GroupReader) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
+		if r.err == io.EOF {
+			r.stats.Late++
+			r.sess.logger.Debug("moqt: group arrived after its track ended, refusing it", "broadcast", r.path, "track", r.name, "group", g.seq)
+		}
+		return false
+	}
+	if !r.arrived.add(g.seq, g.seq) {
+		r.sess.protocolViolation("group accounting", errors.New("too many gaps between group sequences"))
 		return false
 	}
 	r.queue = append(r.queue, g)
-	r.received++
+	r.stats.Received++
 	r.wake()
-	if r.finished && r.accountedLocked() {
+	r.checkEndLocked()
+	return true
+}
+
+// checkEndLocked ends the track once protocol state says it is complete.
+func (r *TrackReader) checkEndLocked() {
+	if r.err != nil {
+		return
+	}
+	if r.hasEnd {
+		lo := uint64(0)
+		if r.hasStart {
+			lo = r.start
+		}
+		if r.end <= lo || r.accountedLocked(lo, r.end) {
+			r.endLocked(io.EOF)
+		}
+		return
+	}
+	if r.finished {
 		r.endLocked(io.EOF)
+	}
+}
+
+// accountedLocked reports whether every sequence in [lo, hi) arrived or
+// was dropped.
+func (r *TrackReader) accountedLocked(lo, hi uint64) bool {
+	for _, gap := range r.arrived.gaps(lo, hi) {
+		if !r.dropped.covers(gap.lo, gap.hi+1) {
+			return false
+		}
 	}
 	return true
 }
 
-// accountedLocked reports whether every group between SUBSCRIBE_START and
-// SUBSCRIBE_END arrived or was dropped (moq-lite-05).
-func (r *TrackReader) accountedLocked() bool {
-	if !r.hasEnd {
-		return false
-	}
-	if r.hasStart && r.end > r.start {
-		// The publisher serves groups from START on, each once.
-		return r.received+r.dropped >= r.end-r.start
-	}
-	return r.end == 0 || (r.hasStart && r.end <= r.start)
-}
-
-// Update changes what the subscription asks for (SUBSCRIBE_UPDATE).
-func (r *TrackReader) Update(config *TrackConfig) error {
+// Update changes what the subscription asks for (SUBSCRIBE_UPDATE). The
+// write is bounded by ctx.
+func (r *TrackReader) Update(ctx context.Context, config *TrackConfig) error {
 	if config == nil {
 		config = &TrackConfig{}
 	}
@@ -304,13 +385,32 @@ func (r *TrackReader) Update(config *TrackConfig) error {
 	if config.EndGroup != nil {
 		m.EndGroup, m.HasEnd = *config.EndGroup, true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != nil {
-		return r.err
+	select {
+	case r.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if _, err := r.stream.Write(m.Append(nil, r.sess.version)); err != nil {
-		return r.sess.openErr(err)
+	defer func() { <-r.wsem }()
+	r.mu.Lock()
+	err, closed := r.err, r.closed
+	if err == nil && !closed {
+		r.ordered = config.Ordered
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if closed {
+		return ErrClosedTrack
+	}
+	r.stream.SetWriteDeadline(deadline(ctx))
+	_, werr := r.stream.Write(m.Append(nil, r.sess.version))
+	r.stream.SetWriteDeadline(zeroTime)
+	if werr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return r.sess.openErr(werr)
 	}
 	return nil
 }
@@ -323,6 +423,9 @@ func (r *TrackReader) Close() error {
 // CloseWithError unsubscribes, resetting the subscription with code. The
 // groups being read are cancelled too: their ReadFrame returns an error.
 func (r *TrackReader) CloseWithError(code StreamErrorCode) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	resetStream(r.stream, code)
 	r.finish(ErrClosedTrack)
 	r.mu.Lock()
@@ -340,6 +443,22 @@ func (r *TrackReader) groupDone(g *GroupReader) {
 	r.mu.Lock()
 	delete(r.reading, g)
 	r.mu.Unlock()
+	r.maybeCloseSide()
+}
+
+// maybeCloseSide finishes our side of the subscription stream once the
+// track ended normally and every group was handed out and read: that tells
+// the publisher we have everything (it waits for it before shutting down).
+func (r *TrackReader) maybeCloseSide() {
+	r.mu.Lock()
+	ok := r.err == io.EOF && !r.closed && len(r.queue) == 0 && len(r.reading) == 0
+	if ok {
+		r.closed = true
+	}
+	r.mu.Unlock()
+	if ok {
+		r.stream.Close()
+	}
 }
 
 // abort drops a subscription that failed to start.
@@ -355,7 +474,6 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 		typ, body, err := rd.ReadTyped()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				r.stream.Close()
 				r.publisherFinished()
 				return
 			}
@@ -380,6 +498,7 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 			if perr = m.Parse(body, v); perr == nil {
 				r.mu.Lock()
 				r.start, r.hasStart = m.Group, true
+				r.checkEndLocked()
 				r.mu.Unlock()
 			}
 		case v >= wire.Lite05 && typ == wire.RespSubscribeEnd:
@@ -387,14 +506,21 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 			if perr = m.Parse(body, v); perr == nil {
 				r.mu.Lock()
 				r.end, r.hasEnd = m.Group, true
+				r.checkEndLocked()
 				r.mu.Unlock()
 			}
 		case (v >= wire.Lite05 && typ == wire.RespSubscribeDrop) || (v < wire.Lite05 && typ == wire.RespSubscribeDropV3):
 			var m wire.SubscribeDrop
 			if perr = m.Parse(body, v); perr == nil && m.End >= m.Start {
 				r.mu.Lock()
-				r.dropped += m.End - m.Start + 1
+				n := (m.End - m.Start + 1) - r.dropped.count(m.Start, m.End+1)
+				if !r.dropped.add(m.Start, m.End) {
+					perr = errors.New("too many dropped ranges")
+				}
+				r.stats.Dropped += n
+				r.checkEndLocked()
 				r.mu.Unlock()
+				r.sess.logger.Debug("moqt: publisher dropped groups", "broadcast", r.path, "track", r.name, "from", m.Start, "to", m.End, "code", StreamErrorCode(m.ErrorCode))
 			}
 		default:
 			perr = fmt.Errorf("unexpected subscribe response type %d", typ)
@@ -407,27 +533,47 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 	}
 }
 
-// groupLinger is how long a finished subscription waits for group streams
-// still in flight: publishers may finish the subscription stream before
-// their last group streams arrive.
-const groupLinger = 300 * time.Millisecond
-
+// publisherFinished handles the FIN of the publisher's side. On
+// moq-lite-05 SUBSCRIBE_END and the accounting decide the end (a FIN
+// without SUBSCRIBE_END ends the track once the group streams the peer
+// opened before it were passed on). On 03 and 04 the wire says nothing of
+// the groups still in flight, and @moq/net's publisher finishes the stream
+// before it opens its last group streams: the track ends
+// Config.LegacyEndGrace after the FIN (and never before the group streams
+// opened before the FIN were passed on).
 func (r *TrackReader) publisherFinished() {
+	s := r.sess
+	s.uni.barrier(s.ctx)
+	r.mu.Lock()
+	hasEnd := r.hasEnd
+	r.mu.Unlock()
+	if s.version < wire.Lite05 && !hasEnd {
+		t := time.NewTimer(s.config.legacyEndGrace())
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+		case <-r.notifyEnd():
+		}
+		t.Stop()
+	}
+	r.mu.Lock()
+	r.finished = true
+	r.checkEndLocked()
+	r.mu.Unlock()
+	r.maybeCloseSide()
+}
+
+// notifyEnd returns a channel closed when the subscription ends.
+func (r *TrackReader) notifyEnd() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
-		return
+	if r.ended == nil {
+		r.ended = make(chan struct{})
+		if r.err != nil {
+			close(r.ended)
+		}
 	}
-	r.finished = true
-	if r.accountedLocked() {
-		r.endLocked(io.EOF)
-		return
-	}
-	linger := groupLinger
-	if r.hasEnd {
-		linger = 3 * groupLinger
-	}
-	r.linger = time.AfterFunc(linger, func() { r.finish(io.EOF) })
+	return r.ended
 }
 
 // finish ends the subscription with err (io.EOF: finished normally).
@@ -442,8 +588,8 @@ func (r *TrackReader) endLocked(err error) {
 		return
 	}
 	r.err = err
-	if r.linger != nil {
-		r.linger.Stop()
+	if r.ended != nil {
+		close(r.ended)
 	}
 	if err != io.EOF {
 		for _, g := range r.queue {
@@ -452,7 +598,17 @@ func (r *TrackReader) endLocked(err error) {
 		r.queue = nil
 	}
 	r.wake()
+	// The session forgets the subscription now: later groups are refused
+	// (and counted as late) by enqueue, which it still reaches until then.
 	s := r.sess
+	if err != io.EOF {
+		s.forgetSubscription(r)
+		return
+	}
+	s.goFunc(func() { s.forgetSubscription(r) })
+}
+
+func (s *Session) forgetSubscription(r *TrackReader) {
 	s.mu.Lock()
 	if s.subscriptions[r.id] == r {
 		delete(s.subscriptions, r.id)
@@ -488,14 +644,15 @@ func (g *GroupReader) ReadFrame() (*Frame, error) {
 		g.CancelRead(FrameTooLargeError)
 		return nil, &GroupError{Code: FrameTooLargeError}
 	}
-	f := &Frame{Payload: make([]byte, size)}
-	if _, err := io.ReadFull(g.r, f.Payload); err != nil {
+	payload, err := g.r.ReadFull(int(size))
+	if err != nil {
 		g.track.groupDone(g)
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, g.readErr(err)
 	}
+	f := &Frame{Payload: payload}
 	if g.version >= wire.Lite05 {
 		g.ts += uint64(delta)
 		f.Timestamp = g.ts

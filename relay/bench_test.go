@@ -37,12 +37,12 @@ func benchFanout(b *testing.B, n int) {
 					gw.Close()
 				}
 				var err error
-				if gw, err = tw.OpenGroup(uint64(i / 30)); err != nil {
+				if gw, err = tw.OpenGroup(context.Background(), uint64(i/30)); err != nil {
 					return
 				}
 			}
 			i++
-			gw.WriteFrame(f)
+			gw.WriteFrame(context.Background(), f)
 		}
 		if gw != nil {
 			gw.Close()
@@ -54,7 +54,7 @@ func benchFanout(b *testing.B, n int) {
 	var wg sync.WaitGroup
 	for i := range n {
 		sess := dial(b, r, "quic", moqt.LiteDraft05, "/", nil)
-		tr, err := sess.Subscribe("/bench", "t", nil)
+		tr, err := sess.Subscribe(context.Background(), "/bench", "t", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

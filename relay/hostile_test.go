@@ -54,7 +54,7 @@ func checkHealthy(t *testing.T, r *testRelay, transport string, v moqt.Version) 
 	ss := dial(t, r, transport, v, "/", nil)
 	defer ss.Terminate(moqt.NoError, "")
 	waitAnnounce(t, ss, path, path)
-	tr, err := ss.Subscribe(path, "t", nil)
+	tr, err := ss.Subscribe(context.Background(), path, "t", nil)
 	if err != nil {
 		t.Fatalf("after the hostile peer, a fresh subscription failed: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestHostileSubscribeFlood(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			sess := dial(t, r, "quic", v, "/", nil)
 			for i := range 2000 {
-				if _, err := sess.Subscribe(moqt.BroadcastPath(fmt.Sprintf("/missing/%d", i)), "t", nil); err == nil {
+				if _, err := sess.Subscribe(context.Background(), moqt.BroadcastPath(fmt.Sprintf("/missing/%d", i)), "t", nil); err == nil {
 					t.Fatal("subscription to a missing broadcast succeeded")
 				}
 			}
@@ -207,18 +207,18 @@ func TestHostileAbruptCloseMidGroup(t *testing.T) {
 		mux := moqt.NewTrackMux()
 		inGroup := make(chan struct{})
 		mux.PublishFunc(context.Background(), "/abrupt", func(tw *moqt.TrackWriter) {
-			gw, err := tw.OpenGroup(0)
+			gw, err := tw.OpenGroup(context.Background(), 0)
 			if err != nil {
 				return
 			}
-			gw.WriteFrame(moqt.NewFrame([]byte("half")))
+			gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("half")))
 			close(inGroup)
 			<-tw.Context().Done()
 		})
 		pub := dial(t, r, transport, v, "/", mux)
 		sub := dial(t, r, transport, v, "/", nil)
 		waitAnnounce(t, sub, "/abrupt", "/abrupt")
-		tr, err := sub.Subscribe("/abrupt", "t", nil)
+		tr, err := sub.Subscribe(context.Background(), "/abrupt", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,11 +248,11 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 			mux := moqt.NewTrackMux()
 			mux.PublishFunc(context.Background(), "/big", func(tw *moqt.TrackWriter) {
 				for seq, size := range []int{limit, limit + 1, 10} {
-					gw, err := tw.OpenGroup(uint64(seq))
+					gw, err := tw.OpenGroup(context.Background(), uint64(seq))
 					if err != nil {
 						return
 					}
-					gw.WriteFrame(moqt.NewFrame(make([]byte, size)))
+					gw.WriteFrame(context.Background(), moqt.NewFrame(make([]byte, size)))
 					gw.Close()
 				}
 				<-tw.Context().Done()
@@ -260,7 +260,7 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 			dial(t, r, "quic", v, "/", mux)
 			sub := dial(t, r, "quic", v, "/", nil)
 			waitAnnounce(t, sub, "/big", "/big")
-			tr, err := sub.Subscribe("/big", "t", &moqt.TrackConfig{StartGroup: new(uint64)})
+			tr, err := sub.Subscribe(context.Background(), "/big", "t", &moqt.TrackConfig{StartGroup: new(uint64)})
 			if err != nil {
 				t.Fatal(err)
 			}

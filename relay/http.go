@@ -67,18 +67,44 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), FetchTimeout)
 		defer cancel()
-		frames, err := r.Fetch(ctx, moqt.BroadcastPath(p[:i]), moqt.TrackName(p[i+1:]), seq)
+		g, release, err := r.FetchGroup(ctx, moqt.BroadcastPath(p[:i]), moqt.TrackName(p[i+1:]), seq)
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
-			http.Error(w, "timed out waiting for the group", http.StatusGatewayTimeout)
+			http.Error(w, "timed out waiting for a group", http.StatusGatewayTimeout)
 			return
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
+		defer release()
+		// Stream the group's frames as they arrive; the response ends
+		// with the group (an aborted group cuts the response short).
 		w.Header().Set("Content-Type", "application/octet-stream")
-		for _, f := range frames {
-			w.Write(f.Payload)
+		w.Header().Set("X-Moq-Group", strconv.FormatUint(g.Sequence(), 10))
+		flusher, _ := w.(http.Flusher)
+		n := 0
+		for {
+			frames, st, changed := g.Frames(n)
+			for _, f := range frames {
+				if _, err := w.Write(f.Payload); err != nil {
+					return
+				}
+			}
+			n += len(frames)
+			if st.Aborted {
+				panic(http.ErrAbortHandler) // cut the response: the group is incomplete
+			}
+			if st.Done {
+				return
+			}
+			if flusher != nil && len(frames) > 0 {
+				flusher.Flush()
+			}
+			select {
+			case <-changed:
+			case <-req.Context().Done():
+				return
+			}
 		}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -90,71 +116,35 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 // ErrNotFound is returned by Fetch for an unknown broadcast, track or group.
 var ErrNotFound = errors.New("relay: not found")
 
-// Fetch returns the frames of a complete group of a relayed track: the
-// latest one, or group *seq if it is cached. It subscribes upstream if no
-// one does yet, and waits (within ctx) for the group to complete.
-func (r *Relay) Fetch(ctx context.Context, path moqt.BroadcastPath, name moqt.TrackName, seq *uint64) ([]*moqt.Frame, error) {
+// FetchGroup returns a group of a relayed track: the latest one (waiting,
+// within ctx, for the first to arrive), or group *seq if it is cached. The
+// group may still be in progress: follow it with GroupBuffer.Frames. It
+// subscribes upstream if no one does yet; call release when done.
+func (r *Relay) FetchGroup(ctx context.Context, path moqt.BroadcastPath, name moqt.TrackName, seq *uint64) (g *moqt.GroupBuffer, release func(), err error) {
 	h, ok := r.mux.Handler(path)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	b, ok := h.(*broadcast)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	t, ok := b.track(string(name))
 	if !ok {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
-	defer t.release()
 	if err := t.wait(ctx); err != nil {
+		t.release()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
-	// Watch the track like a subscriber would, without writing anywhere.
-	s := &subscriber{t: t, notify: make(chan struct{}, 1)}
-	t.mu.Lock()
-	t.subs[s] = struct{}{}
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		delete(t.subs, s)
-		t.mu.Unlock()
-	}()
-	for {
-		t.mu.Lock()
-		var g *group
-		if seq == nil {
-			g = t.latest
-		} else {
-			for _, c := range t.groups {
-				if c.seq == *seq {
-					g = c
-				}
-			}
-		}
-		var frames []*moqt.Frame
-		var done bool
-		var gerr error
-		if g != nil {
-			frames, done, gerr = g.frames, g.done, g.err
-		}
-		ended := t.done && t.reading == 0
-		t.mu.Unlock()
-		switch {
-		case g != nil && done && gerr == nil:
-			return frames, nil
-		case g == nil && seq != nil:
-			return nil, ErrNotFound
-		case ended:
-			return nil, ErrNotFound
-		}
-		select {
-		case <-s.notify:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	g, err = t.fetch(ctx, seq)
+	if err != nil {
+		t.release()
+		return nil, nil, err
 	}
+	r.fetches.Add(1)
+	return g, t.release, nil
 }

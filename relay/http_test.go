@@ -43,14 +43,14 @@ func TestHTTPEndpoints(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	mux.PublishFunc(context.Background(), "/room/a", func(tw *moqt.TrackWriter) {
-		gw, _ := tw.OpenGroup(0)
+		gw, _ := tw.OpenGroup(context.Background(), 0)
 		for _, p := range []string{"x", "y", "z"} {
-			gw.WriteFrame(moqt.NewFrame([]byte(p)))
+			gw.WriteFrame(context.Background(), moqt.NewFrame([]byte(p)))
 		}
 		gw.Close()
-		gw, _ = tw.OpenGroup(1)
-		gw.WriteFrame(moqt.NewFrame([]byte("p")))
-		gw.WriteFrame(moqt.NewFrame([]byte("q")))
+		gw, _ = tw.OpenGroup(context.Background(), 1)
+		gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("p")))
+		gw.WriteFrame(context.Background(), moqt.NewFrame([]byte("q")))
 		gw.Close()
 		<-release
 	})

@@ -36,9 +36,15 @@ type Options struct {
 	// CacheGroups bounds the groups cached per track (the latest one is
 	// always kept). Default 16.
 	CacheGroups int
-	// MaxGroupBytes bounds one cached group; a larger group is aborted.
+	// MaxGroupBytes bounds one relayed group; a larger group is aborted.
 	// Default 32 MiB.
 	MaxGroupBytes int
+	// CacheBytes bounds the payload bytes the relay keeps cached across
+	// every track for late joiners and fetches; past it, the oldest cached
+	// groups of the track that grows are evicted (each track's latest group
+	// stays). Eviction never takes a group from a subscriber it was handed
+	// to. Default 256 MiB.
+	CacheBytes int64
 	// Linger is how long an upstream subscription with no subscriber left
 	// is kept before it is cancelled. Default 2s.
 	Linger time.Duration
@@ -65,6 +71,13 @@ func (o *Options) maxGroupBytes() int {
 	return o.MaxGroupBytes
 }
 
+func (o *Options) cacheBytes() int64 {
+	if o.CacheBytes <= 0 {
+		return 256 << 20
+	}
+	return o.CacheBytes
+}
+
 func (o *Options) linger() time.Duration {
 	if o.Linger <= 0 {
 		return 2 * time.Second
@@ -85,6 +98,12 @@ type Relay struct {
 	upstreams   atomic.Int64 // upstream subscriptions open
 	subscribers atomic.Int64 // downstream subscriptions served
 	sessions    atomic.Int64
+	groups      atomic.Int64 // groups received from publishers
+	frames      atomic.Int64 // frames received from publishers
+	bytes       atomic.Int64 // payload bytes received from publishers
+	dropped     atomic.Int64 // groups dropped for subscribers (ended subscriptions)
+	cacheBytes  atomic.Int64 // payload bytes cached
+	fetches     atomic.Int64 // HTTP fetches served
 }
 
 // New returns a Relay.
@@ -107,15 +126,28 @@ type Stats struct {
 	Broadcasts  int   // broadcasts announced
 	Upstreams   int64 // upstream subscriptions open (one per track in use)
 	Subscribers int64 // downstream subscriptions being served
+	Groups      int64 // groups received from publishers
+	Frames      int64 // frames received from publishers
+	Bytes       int64 // payload bytes received from publishers
+	// GroupsDropped counts the groups dropped for subscribers whose
+	// subscription ended (each subscription's own count is its
+	// TrackWriter's Stats().Dropped; every drop is also logged at debug).
+	GroupsDropped int64
+	CacheBytes    int64 // payload bytes cached
 }
 
 // Stats returns the relay's current counters.
 func (r *Relay) Stats() Stats {
 	return Stats{
-		Sessions:    r.sessions.Load(),
-		Broadcasts:  len(r.mux.Announcements("/")),
-		Upstreams:   r.upstreams.Load(),
-		Subscribers: r.subscribers.Load(),
+		Sessions:      r.sessions.Load(),
+		Broadcasts:    len(r.mux.Announcements("/")),
+		Upstreams:     r.upstreams.Load(),
+		Subscribers:   r.subscribers.Load(),
+		Groups:        r.groups.Load(),
+		Frames:        r.frames.Load(),
+		Bytes:         r.bytes.Load(),
+		GroupsDropped: r.dropped.Load(),
+		CacheBytes:    r.cacheBytes.Load(),
 	}
 }
 
@@ -125,7 +157,7 @@ func (r *Relay) Stats() Stats {
 func (r *Relay) ServeSession(sess *moqt.Session) {
 	r.sessions.Add(1)
 	defer r.sessions.Add(-1)
-	ar, err := sess.AcceptAnnounce("/")
+	ar, err := sess.AcceptAnnounce(sess.Context(), "/")
 	if err != nil {
 		r.logger.Debug("relay: session announces nothing", "remote", sess.RemoteAddr(), "error", err)
 		<-sess.Context().Done()
@@ -243,14 +275,10 @@ func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
 	t.serve(tw)
 }
 
-// endGrace is how long the tracks of an ended broadcast may take to finish
-// on their own (the publisher usually finishes them just before or after
-// it ends the announcement) before they are cut.
-const endGrace = 2 * time.Second
-
-// close ends the broadcast: no new subscription starts; the tracks being
-// relayed finish when their publisher finishes them, or are stopped after
-// endGrace (at once when the relay closes).
+// close ends the broadcast: no new subscription starts. The tracks being
+// relayed carry on until their upstream subscription ends by protocol
+// state (the publisher finishes or resets it, or its session ends); at
+// once when the relay closes.
 func (b *broadcast) close() {
 	b.mu.Lock()
 	b.closed = true
@@ -259,12 +287,9 @@ func (b *broadcast) close() {
 		tracks = append(tracks, t)
 	}
 	b.mu.Unlock()
-	for _, t := range tracks {
-		if b.relay.ctx.Err() != nil {
+	if b.relay.ctx.Err() != nil {
+		for _, t := range tracks {
 			t.stop()
-			continue
 		}
-		timer := time.AfterFunc(endGrace, t.stop)
-		context.AfterFunc(t.ctx, func() { timer.Stop() })
 	}
 }

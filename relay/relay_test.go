@@ -147,13 +147,13 @@ func (p *livePublisher) ServeTrack(tw *moqt.TrackWriter) {
 	defer tick.Stop()
 	for {
 		seq := p.next.Add(1) - 1
-		gw, err := tw.OpenGroup(seq)
+		gw, err := tw.OpenGroup(context.Background(), seq)
 		if err != nil {
 			return
 		}
 		for f := range p.frames {
 			now := time.Now().UnixMicro()
-			if err := gw.WriteFrame(&moqt.Frame{Payload: fmt.Appendf(nil, "%d:%d:%d", seq, f, now), Timestamp: uint64(now)}); err != nil {
+			if err := gw.WriteFrame(context.Background(), &moqt.Frame{Payload: fmt.Appendf(nil, "%d:%d:%d", seq, f, now), Timestamp: uint64(now)}); err != nil {
 				return
 			}
 			if f < p.frames-1 {
@@ -175,7 +175,7 @@ func (p *livePublisher) ServeTrack(tw *moqt.TrackWriter) {
 
 func waitAnnounce(t *testing.T, sess *moqt.Session, prefix, want moqt.BroadcastPath) *moqt.Announcement {
 	t.Helper()
-	ar, err := sess.AcceptAnnounce(prefix)
+	ar, err := sess.AcceptAnnounce(context.Background(), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestDedupOneUpstream(t *testing.T) {
 		for i := range n {
 			sess := dial(t, r, transport, v, "/", nil)
 			waitAnnounce(t, sess, "/", "/live")
-			tr, err := sess.Subscribe("/live", "t", nil)
+			tr, err := sess.Subscribe(context.Background(), "/live", "t", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -291,17 +291,17 @@ func TestScopingAndAnnouncements(t *testing.T) {
 
 		a1 := waitAnnounce(t, root, "/", "/room/alice")
 		a2 := waitAnnounce(t, inRoom, "/", "/alice")
-		tr, err := inRoom.Subscribe("/alice", "t", nil)
+		tr, err := inRoom.Subscribe(context.Background(), "/alice", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		readFrames(t, tr, 3)
-		tr2, err := root.Subscribe("/room/alice", "t", nil)
+		tr2, err := root.Subscribe(context.Background(), "/room/alice", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		readFrames(t, tr2, 3)
-		if _, err := elsewhere.Subscribe("/alice", "t", nil); err == nil {
+		if _, err := elsewhere.Subscribe(context.Background(), "/alice", "t", nil); err == nil {
 			t.Fatal("a session at /other reached /room/alice")
 		}
 		unpublish()
@@ -324,13 +324,13 @@ func TestLateJoinStartsAtLatestGroup(t *testing.T) {
 		dial(t, r, transport, v, "/", mux)
 		early := dial(t, r, transport, v, "/", nil)
 		waitAnnounce(t, early, "/", "/live")
-		tr, err := early.Subscribe("/live", "t", nil)
+		tr, err := early.Subscribe(context.Background(), "/live", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		readFrames(t, tr, 25) // into group 2
 		late := dial(t, r, transport, v, "/", nil)
-		tr2, err := late.Subscribe("/live", "t", nil)
+		tr2, err := late.Subscribe(context.Background(), "/live", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +354,7 @@ func TestPublisherLossEndsBroadcast(t *testing.T) {
 		pubSess := dial(t, r, transport, v, "/", mux)
 		sub := dial(t, r, transport, v, "/", nil)
 		a := waitAnnounce(t, sub, "/", "/live")
-		tr, err := sub.Subscribe("/live", "t", nil)
+		tr, err := sub.Subscribe(context.Background(), "/live", "t", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,11 +48,11 @@ func TestStalledSubscriberAlone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			trStalled, err := stalled.Subscribe("/live", "t", &moqt.TrackConfig{MaxLatency: 300 * time.Millisecond})
+			trStalled, err := stalled.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{MaxLatency: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
-			trHealthy, err := healthy.Subscribe("/live", "t", nil)
+			trHealthy, err := healthy.Subscribe(context.Background(), "/live", "t", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,14 +143,14 @@ func (p *bigPublisher) ServeTrack(tw *moqt.TrackWriter) {
 	defer tick.Stop()
 	for {
 		seq := p.next.Add(1) - 1
-		gw, err := tw.OpenGroup(seq)
+		gw, err := tw.OpenGroup(context.Background(), seq)
 		if err != nil {
 			return
 		}
 		for f := range p.frames {
 			b := fmt.Appendf(nil, "%d:%d:%d:", seq, f, time.Now().UnixMicro())
 			b = append(b, make([]byte, p.size-len(b))...)
-			if err := gw.WriteFrame(&moqt.Frame{Payload: b}); err != nil {
+			if err := gw.WriteFrame(context.Background(), &moqt.Frame{Payload: b}); err != nil {
 				return
 			}
 			select {

@@ -5,16 +5,17 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomoq/gomoq/moqt"
 )
 
 // track is one upstream subscription shared by every downstream subscriber
-// of a track. Its recent groups are cached; each downstream subscriber is a
-// cursor over them, served by its own goroutine, so a slow subscriber delays
-// nobody else.
+// of a track. Each group that arrives becomes one moqt.GroupBuffer, an
+// append-only log handed at once to every subscriber's TrackWriter, whose
+// own sender follows it at the subscriber's pace: a slow subscriber delays
+// nobody, and no subscriber depends on the cache. The recent groups are
+// also cached for late joiners and HTTP fetches.
 type track struct {
 	b    *broadcast
 	name string
@@ -22,40 +23,33 @@ type track struct {
 	ready chan struct{} // closed when the upstream subscription started or failed
 	info  moqt.TrackInfo
 	err   error // why the upstream subscription failed (set before ready)
-	up    *moqt.TrackReader
 
 	ctx    context.Context // cancelled by stop
 	cancel context.CancelFunc
-	epoch  time.Time // frame arrival times count from here
+	ended  chan struct{} // closed when the upstream track ended and its groups were read
 
 	mu      sync.Mutex
-	users   int // holders of the track (subscribers and info requests)
+	up      *moqt.TrackReader
+	users   int // holders of the track (subscribers, fetches and info requests)
 	idle    *time.Timer
-	groups  []*group // cached, in arrival order
-	latest  *group   // highest sequence seen
-	arrived uint64   // groups arrived so far
-	subs    map[*subscriber]struct{}
-	reading int   // groups still being read from upstream
-	done    bool  // upstream finished (no more groups)
-	doneErr error // nil: finished cleanly
+	cache   []*cached // recent groups, in arrival order
+	latest  *cached   // highest sequence seen
+	subs    map[*moqt.TrackWriter]struct{}
+	doneErr error // why the upstream track ended (nil: finished cleanly)
 	merged  moqt.TrackConfig
+	changed chan struct{} // closed and replaced when a group arrives
 }
 
-// group is a cached group. frames only grows; it and the other fields are
-// guarded by the track's mutex. Frames are shared, never copied, among the
-// subscribers.
-type group struct {
-	seq    uint64
-	idx    uint64 // arrival number
-	frames []*moqt.Frame
-	times  []int64 // arrival of each frame, monotonic ns since the track began
-	bytes  int
-	done   bool  // complete (or aborted, with err)
-	err    error // non-nil: the group was reset upstream
+// cached is a group in the cache, with the bytes it counts against the
+// relay's cache budget.
+type cached struct {
+	buf   *moqt.GroupBuffer
+	bytes int64 // counted in Relay.cacheBytes
 }
 
 func newTrack(b *broadcast, name string) *track {
-	t := &track{b: b, name: name, ready: make(chan struct{}), subs: make(map[*subscriber]struct{}), epoch: time.Now()}
+	t := &track{b: b, name: name, ready: make(chan struct{}), ended: make(chan struct{}),
+		subs: make(map[*moqt.TrackWriter]struct{}), changed: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(b.ctx)
 	return t
 }
@@ -64,7 +58,7 @@ func newTrack(b *broadcast, name string) *track {
 func (t *track) acquire() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ctx.Err() != nil || (t.done && t.reading == 0) {
+	if t.ctx.Err() != nil || isClosed(t.ended) {
 		return false
 	}
 	t.users++
@@ -75,8 +69,18 @@ func (t *track) acquire() bool {
 	return true
 }
 
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // release drops a hold; the last one starts the linger before the upstream
-// subscription is cancelled.
+// subscription is cancelled (a cache policy: a subscriber that comes back
+// soon finds the track warm).
 func (t *track) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -105,21 +109,27 @@ func (t *track) wait(ctx context.Context) error {
 
 func (t *track) stop() { t.cancel() }
 
-// run subscribes upstream and caches every group until the upstream track
+// run subscribes upstream and relays every group until the upstream track
 // ends or the track is stopped.
 func (t *track) run() {
 	r := t.b.relay
-	up, err := t.b.sess.Subscribe(t.b.remote, moqt.TrackName(t.name), nil)
+	defer close(t.ended)
+	defer t.uncache()
+	up, err := t.b.sess.Subscribe(t.ctx, t.b.remote, moqt.TrackName(t.name), nil)
 	if err != nil {
 		t.err = err
+		t.doneErr = err
 		close(t.ready)
-		t.finish(err)
 		return
 	}
 	r.upstreams.Add(1)
 	defer r.upstreams.Add(-1)
-	t.up, t.info = up, up.Info()
+	t.mu.Lock()
+	t.up = up
+	t.mu.Unlock()
+	t.info = up.Info()
 	close(t.ready)
+	t.updateUpstream()
 	stop := context.AfterFunc(t.ctx, func() { up.Close() })
 	defer stop()
 
@@ -133,333 +143,229 @@ func (t *track) run() {
 				err = t.ctx.Err()
 			}
 			wg.Wait()
-			t.finish(err)
+			t.mu.Lock()
+			t.doneErr = err
+			t.mu.Unlock()
+			st := up.Stats()
+			if st.Dropped > 0 || st.Late > 0 {
+				r.logger.Debug("relay: upstream track ended with groups dropped upstream", "broadcast", t.b.path.String(), "track", t.name, "dropped", st.Dropped, "late", st.Late)
+			}
 			up.Close()
 			return
 		}
-		g := t.addGroup(gr.GroupSequence())
-		if g == nil {
-			gr.CancelRead(moqt.OldGroupError)
-			continue
+		buf := moqt.NewGroupBuffer(gr.GroupSequence())
+		c := &cached{buf: buf}
+		subs := t.addGroup(c)
+		r.groups.Add(1)
+		for _, tw := range subs {
+			tw.SendGroup(buf)
 		}
-		wg.Go(func() { t.readGroup(g, gr) })
+		wg.Go(func() { t.readGroup(c, gr) })
 	}
 }
 
-// addGroup caches a new group and evicts old ones. It returns nil for a
-// group older than the cache's oldest.
-func (t *track) addGroup(seq uint64) *group {
+// addGroup caches a new group, evicts old ones, and returns the
+// subscribers to hand it to.
+func (t *track) addGroup(c *cached) []*moqt.TrackWriter {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	g := &group{seq: seq, idx: t.arrived}
-	t.arrived++
-	t.reading++
-	if t.latest == nil || seq > t.latest.seq {
-		t.latest = g
+	if t.latest == nil || c.buf.Sequence() > t.latest.buf.Sequence() {
+		t.latest = c
 	}
-	t.groups = append(t.groups, g)
-	// Evict: keep the latest group, and others while within the cache size.
-	max := t.b.relay.opts.cacheGroups()
-	for len(t.groups) > max {
-		victim := 0
-		if t.groups[0] == t.latest {
-			victim = 1
-		}
-		copy(t.groups[victim:], t.groups[victim+1:])
-		t.groups[len(t.groups)-1] = nil
-		t.groups = t.groups[:len(t.groups)-1]
+	t.cache = append(t.cache, c)
+	t.evictLocked()
+	close(t.changed)
+	t.changed = make(chan struct{})
+	subs := make([]*moqt.TrackWriter, 0, len(t.subs))
+	for tw := range t.subs {
+		subs = append(subs, tw)
 	}
-	// Subscribers stuck on groups older than the latency bound drop them.
-	for s := range t.subs {
-		s.dropStaleLocked(seq)
-		s.wake()
-	}
-	return g
+	return subs
 }
 
-func (t *track) readGroup(g *group, gr *moqt.GroupReader) {
+// evictLocked keeps the cache within its group count and the relay within
+// its byte budget; the latest group always stays. Evicting a group only
+// affects later joiners and fetches: subscribers already hold it.
+func (t *track) evictLocked() {
+	r := t.b.relay
+	for len(t.cache) > 1 && (len(t.cache) > r.opts.cacheGroups() || r.cacheBytes.Load() > r.opts.cacheBytes()) {
+		victim := 0
+		if t.cache[0] == t.latest {
+			victim = 1
+		}
+		r.cacheBytes.Add(-t.cache[victim].bytes)
+		copy(t.cache[victim:], t.cache[victim+1:])
+		t.cache[len(t.cache)-1] = nil
+		t.cache = t.cache[:len(t.cache)-1]
+	}
+}
+
+// uncache releases the cache's bytes when the track ends.
+func (t *track) uncache() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.cache {
+		t.b.relay.cacheBytes.Add(-c.bytes)
+	}
+	t.cache, t.latest = nil, nil
+}
+
+func (t *track) readGroup(c *cached, gr *moqt.GroupReader) {
 	stop := context.AfterFunc(t.ctx, func() { gr.CancelRead(moqt.CancelledError) })
 	defer stop()
-	limit := t.b.relay.opts.maxGroupBytes()
+	r := t.b.relay
+	limit := r.opts.maxGroupBytes()
+	total := 0
 	for {
 		f, err := gr.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				err = nil
+				c.buf.Close()
+				return
 			}
-			t.endGroup(g, err)
+			code := moqt.CancelledError
+			var ge *moqt.GroupError
+			if errors.As(err, &ge) {
+				code = ge.Code
+			}
+			c.buf.Abort(code)
 			return
 		}
+		total += len(f.Payload)
+		if total > limit {
+			r.logger.Warn("relay: group over the size limit, aborting it", "broadcast", t.b.path.String(), "track", t.name, "group", c.buf.Sequence(), "limit", limit)
+			gr.CancelRead(moqt.CancelledError)
+			c.buf.Abort(moqt.CancelledError)
+			return
+		}
+		c.buf.Append(f)
+		r.frames.Add(1)
+		r.bytes.Add(int64(len(f.Payload)))
 		t.mu.Lock()
-		g.frames = append(g.frames, f)
-		g.times = append(g.times, int64(time.Since(t.epoch)))
-		g.bytes += len(f.Payload)
-		over := g.bytes > limit
-		for s := range t.subs {
-			s.wakeGroupLocked(g)
-			if s.tw == nil {
-				s.wake() // a Fetch
-			}
+		if t.cachedLocked(c) {
+			c.bytes += int64(len(f.Payload))
+			r.cacheBytes.Add(int64(len(f.Payload)))
+			t.evictLocked()
 		}
 		t.mu.Unlock()
-		if over {
-			gr.CancelRead(moqt.CancelledError)
-			t.endGroup(g, &moqt.GroupError{Code: moqt.CancelledError})
-			return
+	}
+}
+
+func (t *track) cachedLocked(c *cached) bool {
+	for _, x := range t.cache {
+		if x == c {
+			return true
 		}
 	}
+	return false
 }
 
-func (t *track) endGroup(g *group, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	g.done, g.err = true, err
-	t.reading--
-	for s := range t.subs {
-		s.wakeGroupLocked(g)
-		s.wake()
-	}
-}
-
-// finish records the end of the upstream track.
-func (t *track) finish(err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.done, t.doneErr = true, err
-	for s := range t.subs {
-		s.wake()
-	}
-}
-
-// subscriber is one downstream subscription: a cursor over the track's
-// groups. Each group it is sent is written by its own goroutine, so that a
-// group stalled by stream flow control delays no other group. The cursor
-// and active are guarded by the track's mutex.
-type subscriber struct {
-	t       *track
-	tw      *moqt.TrackWriter
-	notify  chan struct{}
-	from    uint64     // lowest group sequence wanted
-	opened  uint64     // groups with a lower arrival number were taken (or skipped)
-	active  []*sending // groups being written
-	latency time.Duration
-	wg      sync.WaitGroup
-}
-
-// sending is a group being written to one subscriber by its goroutine.
-type sending struct {
-	g       *group
-	w       *moqt.GroupWriter // set once opened, under the track's mutex
-	notify  chan struct{}
-	n       atomic.Int64 // frames written
-	dropped atomic.Bool  // cancelled for being too far behind
-}
-
-func wake(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-func (s *subscriber) wake() {
-	if s.notify != nil {
-		wake(s.notify)
-	}
-}
-
-// wakeGroupLocked wakes the goroutine sending g to this subscriber.
-func (s *subscriber) wakeGroupLocked(g *group) {
-	for _, st := range s.active {
-		if st.g == g {
-			wake(st.notify)
-		}
-	}
-}
-
-// dropStaleLocked cancels the older groups (than a newly arrived group seq)
-// this subscriber is behind on: those whose oldest frame not yet written
-// arrived more than its latency bound ago. A group whose frames were all
-// written is never dropped.
-func (s *subscriber) dropStaleLocked(seq uint64) {
-	now := int64(time.Since(s.t.epoch))
-	for _, st := range s.active {
-		if st.dropped.Load() || st.w == nil || st.g.seq >= seq {
-			continue
-		}
-		n := int(st.n.Load())
-		if n >= len(st.g.frames) {
-			continue // caught up
-		}
-		if behind := time.Duration(now - st.g.times[n]); behind > s.latency {
-			st.dropped.Store(true)
-			st.w.CancelWrite(moqt.OldGroupError)
-			wake(st.notify)
-			s.t.b.relay.logger.Debug("relay: subscriber too far behind, dropping a group",
-				"broadcast", s.t.b.path.String(), "track", s.t.name, "group", st.g.seq, "behind", behind)
-		}
-	}
-}
-
-// serve forwards the track to tw until either ends.
+// serve forwards the track to tw until either ends. A new subscriber starts
+// at the latest group (from its first frame), or at its StartGroup if that
+// is cached.
 func (t *track) serve(tw *moqt.TrackWriter) {
-	s := &subscriber{t: t, tw: tw, notify: make(chan struct{}, 1)}
-	s.latency = tw.Config().MaxLatency
-	if s.latency == 0 {
-		s.latency = t.info.MaxLatency
-	}
-	if s.latency == 0 {
-		s.latency = t.b.relay.opts.maxLatency()
-	}
+	cfg := tw.Config()
 	t.mu.Lock()
-	// A new subscriber starts at the latest group, from its first frame.
-	if start := tw.Config().StartGroup; start != nil {
-		s.from = *start
+	var start []*moqt.GroupBuffer
+	if cfg.StartGroup != nil {
+		for _, c := range t.cache {
+			if c.buf.Sequence() >= *cfg.StartGroup {
+				start = append(start, c.buf)
+			}
+		}
 	} else if t.latest != nil {
-		s.from = t.latest.seq
+		start = append(start, t.latest.buf)
 	}
-	t.subs[s] = struct{}{}
+	t.subs[tw] = struct{}{}
 	t.mu.Unlock()
 	t.updateUpstream()
-	defer func() {
-		t.mu.Lock()
-		delete(t.subs, s)
-		for _, st := range s.active {
-			wake(st.notify)
-		}
-		t.mu.Unlock()
-		s.wg.Wait()
-		t.updateUpstream()
-	}()
-
-	for {
-		t.mu.Lock()
-		for _, g := range t.groups {
-			if g.idx < s.opened || g.seq < s.from || (g.done && g.err != nil) {
-				continue
-			}
-			st := &sending{g: g, notify: make(chan struct{}, 1)}
-			s.active = append(s.active, st)
-			s.wg.Go(func() { s.send(st) })
-		}
-		if n := len(t.groups); n > 0 {
-			s.opened = max(s.opened, t.groups[n-1].idx+1)
-		}
-		finished := t.done && t.reading == 0 && len(s.active) == 0
-		doneErr := t.doneErr
-		t.mu.Unlock()
-		if finished {
-			if doneErr != nil && !errors.Is(doneErr, context.Canceled) {
-				code := moqt.InternalStreamError
-				var se *moqt.SubscribeError
-				if errors.As(doneErr, &se) {
-					code = se.Code
-				}
-				tw.CloseWithError(code)
-			} else {
-				tw.Close()
-			}
-			return
-		}
-		select {
-		case <-s.notify:
-		case <-tw.Context().Done():
-			return
-		}
+	for _, b := range start {
+		tw.SendGroup(b)
 	}
-}
-
-// send writes one group to the subscriber as its frames arrive.
-func (s *subscriber) send(st *sending) {
-	t := s.t
 	defer func() {
 		t.mu.Lock()
-		for i, x := range s.active {
-			if x == st {
-				s.active = append(s.active[:i], s.active[i+1:]...)
-				break
-			}
-		}
+		delete(t.subs, tw)
 		t.mu.Unlock()
-		s.wake()
+		t.updateUpstream()
+		if n := tw.Stats().Dropped; n > 0 {
+			t.b.relay.dropped.Add(int64(n))
+		}
 	}()
-	w, err := s.tw.OpenGroup(st.g.seq)
-	if err != nil {
+	select {
+	case <-t.ended:
+	case <-tw.Context().Done():
 		return
 	}
 	t.mu.Lock()
-	st.w = w
+	doneErr := t.doneErr
 	t.mu.Unlock()
-	for {
-		t.mu.Lock()
-		n := st.n.Load()
-		frames := st.g.frames[n:]
-		done, gerr := st.g.done, st.g.err
-		// Behind on an old group while a newer one exists: drop it here,
-		// without waiting for the next group's arrival to do it (under CPU
-		// overload that arrival is itself late).
-		stale := len(frames) > 0 && t.latest != nil && t.latest.seq > st.g.seq &&
-			time.Duration(int64(time.Since(t.epoch))-st.g.times[n]) > s.latency
-		t.mu.Unlock()
-		if stale {
-			st.dropped.Store(true)
-			w.CancelWrite(moqt.OldGroupError)
-			return
+	if doneErr != nil && !errors.Is(doneErr, context.Canceled) {
+		code := moqt.InternalStreamError
+		var se *moqt.SubscribeError
+		if errors.As(doneErr, &se) {
+			code = se.Code
 		}
-		for _, f := range frames {
-			if st.dropped.Load() {
-				return
-			}
-			if err := w.WriteFrame(f); err != nil {
-				w.CancelWrite(moqt.CancelledError)
-				return
-			}
-			st.n.Add(1)
-		}
-		switch {
-		case st.dropped.Load():
-			return
-		case done && gerr != nil:
-			w.CancelWrite(moqt.CancelledError)
-			return
-		case done:
-			w.Close()
-			return
-		}
-		select {
-		case <-st.notify:
-		case <-s.tw.Context().Done():
-			w.CancelWrite(moqt.CancelledError)
-			return
-		}
+		tw.CloseWithError(code)
+		return
 	}
+	tw.Close()
 }
 
 // updateUpstream merges what the subscribers ask for and sends it upstream
-// when it changed: the highest priority, ordered only if all ask, the
-// largest latency bound.
+// when it changed: the highest priority, ordered if any subscriber asks
+// for order (an ordered subscriber needs the groups to arrive in order),
+// the largest latency bound.
 func (t *track) updateUpstream() {
 	t.mu.Lock()
 	var m moqt.TrackConfig
-	first := true
-	for s := range t.subs {
-		if s.tw == nil {
-			continue // a Fetch watching the track
-		}
-		c := s.tw.Config()
-		if first {
-			m.Ordered = c.Ordered
-			first = false
-		}
+	for tw := range t.subs {
+		c := tw.Config()
 		m.Priority = max(m.Priority, c.Priority)
-		m.Ordered = m.Ordered && c.Ordered
+		m.Ordered = m.Ordered || c.Ordered
 		m.MaxLatency = max(m.MaxLatency, c.MaxLatency)
 	}
 	changed := m.Priority != t.merged.Priority || m.Ordered != t.merged.Ordered || m.MaxLatency != t.merged.MaxLatency
-	t.merged = m
 	up := t.up
+	if changed && up != nil {
+		t.merged = m
+	}
 	t.mu.Unlock()
 	if changed && up != nil {
-		up.Update(&m)
+		up.Update(t.ctx, &m)
+	}
+}
+
+// fetch returns the group a fetch asks for: the latest one (waiting for
+// the first if none arrived yet), or group *seq if it is cached.
+func (t *track) fetch(ctx context.Context, seq *uint64) (*moqt.GroupBuffer, error) {
+	for {
+		t.mu.Lock()
+		var g *moqt.GroupBuffer
+		if seq == nil {
+			if t.latest != nil {
+				g = t.latest.buf
+			}
+		} else {
+			for _, c := range t.cache {
+				if c.buf.Sequence() == *seq {
+					g = c.buf
+				}
+			}
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		switch {
+		case g != nil:
+			return g, nil
+		case seq != nil:
+			return nil, ErrNotFound
+		}
+		select {
+		case <-changed:
+		case <-t.ended:
+			return nil, ErrNotFound
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }

@@ -63,6 +63,7 @@ func run(args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", 0, "QUIC idle timeout [30s]")
 	maxStreams := fs.Int64("max-streams", 0, "incoming streams of each kind a session may have open at once [1024]")
 	cacheGroups := fs.Int("cache-groups", 0, "groups cached per track [16]")
+	cacheBytes := fs.Int64("cache-bytes", 0, "payload bytes cached across all tracks for late joiners and fetches [256 MiB]")
 	maxGroupBytes := fs.Int("max-group-bytes", 0, "largest cached group, bytes; larger groups are aborted [33554432]")
 	maxLatency := fs.Duration("max-latency", 0, "how far behind a subscriber may fall before its old groups are dropped, when neither side says [2s]")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +89,7 @@ func run(args []string) error {
 	r := relay.New(relay.Options{
 		Logger:        logger,
 		CacheGroups:   *cacheGroups,
+		CacheBytes:    *cacheBytes,
 		MaxGroupBytes: *maxGroupBytes,
 		MaxLatency:    *maxLatency,
 	})

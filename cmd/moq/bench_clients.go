@@ -113,13 +113,13 @@ func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport strin
 					gw.Close()
 				}
 				var err error
-				if gw, err = tw.OpenGroup(seq); err != nil {
+				if gw, err = tw.OpenGroup(context.Background(), seq); err != nil {
 					return
 				}
 				seq++
 			}
 			n++
-			if err := gw.WriteFrame(&moqt.Frame{Payload: p}); err != nil {
+			if err := gw.WriteFrame(context.Background(), &moqt.Frame{Payload: p}); err != nil {
 				return
 			}
 		}
@@ -158,7 +158,7 @@ func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport strin
 			sess, err := client.Dial(ctx, url, nil)
 			var trk *moqt.TrackReader
 			if err == nil {
-				trk, err = sess.Subscribe("/bench", "t", &moqt.TrackConfig{MaxLatency: maxLatency})
+				trk, err = sess.Subscribe(context.Background(), "/bench", "t", &moqt.TrackConfig{MaxLatency: maxLatency})
 			}
 			cmu.Lock()
 			defer cmu.Unlock()

@@ -3,139 +3,110 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/gomoq/gomoq/moqt"
 )
 
 // hub is a live track written by one producer and served to every
-// subscription: a new subscription starts at the current group, from its
-// first frame, then follows. The last few groups are kept so that a
-// subscription finishing an older group loses none of its frames.
+// subscription. Each group is one moqt.GroupBuffer handed to every
+// subscription as it starts, so a burst of groups is queued for each
+// subscriber (which drops only what its latency bound says) instead of
+// being lost here. A new subscription starts at the current group, from
+// its first frame, or at its StartGroup among the groups kept: those of the
+// last hubRetain, and always the current one.
 type hub struct {
-	mu     sync.Mutex
-	groups []*hubGroup // oldest first
-	next   uint64      // sequence of the next group
-	ended  bool
-	notify chan struct{} // closed and replaced on every change
+	mu      sync.Mutex
+	groups  []*hubGroup // kept groups, oldest first
+	next    uint64      // sequence of the next group
+	subs    map[*moqt.TrackWriter]struct{}
+	ended   chan struct{} // closed by end
+	isEnded bool
 }
 
 type hubGroup struct {
-	seq    uint64
-	frames []*moqt.Frame
-	closed bool
+	buf     *moqt.GroupBuffer
+	started time.Time
 }
 
-// hubKeep is how many groups a hub keeps.
-const hubKeep = 4
+// hubRetain is how long a hub keeps a group after the next one started.
+const hubRetain = 30 * time.Second
 
-func newHub() *hub { return &hub{notify: make(chan struct{})} }
-
-func (h *hub) changedLocked() {
-	close(h.notify)
-	h.notify = make(chan struct{})
+func newHub() *hub {
+	return &hub{subs: make(map[*moqt.TrackWriter]struct{}), ended: make(chan struct{})}
 }
 
 // startGroup closes the current group and starts the next.
 func (h *hub) startGroup() {
+	now := time.Now()
+	g := &hubGroup{buf: moqt.NewGroupBuffer(h.next), started: now}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if n := len(h.groups); n > 0 {
-		h.groups[n-1].closed = true
+		h.groups[n-1].buf.Close()
 	}
-	h.groups = append(h.groups, &hubGroup{seq: h.next})
 	h.next++
-	if len(h.groups) > hubKeep {
-		h.groups = h.groups[1:]
+	h.groups = append(h.groups, g)
+	keep := 0
+	for keep < len(h.groups)-1 && now.Sub(h.groups[keep+1].started) > hubRetain {
+		keep++
 	}
-	h.changedLocked()
+	h.groups = h.groups[keep:]
+	subs := make([]*moqt.TrackWriter, 0, len(h.subs))
+	for tw := range h.subs {
+		subs = append(subs, tw)
+	}
+	h.mu.Unlock()
+	for _, tw := range subs {
+		tw.SendGroup(g.buf)
+	}
 }
 
 // write appends a frame to the current group.
 func (h *hub) write(f *moqt.Frame) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	g := h.groups[len(h.groups)-1]
-	g.frames = append(g.frames, f)
-	h.changedLocked()
+	h.mu.Unlock()
+	g.buf.Append(f)
 }
 
 // end closes the current group and ends the track.
 func (h *hub) end() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if n := len(h.groups); n > 0 {
-		h.groups[n-1].closed = true
+	if h.isEnded {
+		return
 	}
-	h.ended = true
-	h.changedLocked()
+	if n := len(h.groups); n > 0 {
+		h.groups[n-1].buf.Close()
+	}
+	h.isEnded = true
+	close(h.ended)
 }
 
 // ServeTrack serves one subscription until the track ends.
 func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
-	var (
-		gw     *moqt.GroupWriter
-		cur    *hubGroup
-		sent   int
-		opened bool // cur was opened
-	)
+	cfg := tw.Config()
+	h.mu.Lock()
+	var start []*moqt.GroupBuffer
+	for i, g := range h.groups {
+		if cfg.StartGroup != nil && g.buf.Sequence() >= *cfg.StartGroup || cfg.StartGroup == nil && i == len(h.groups)-1 {
+			start = append(start, g.buf)
+		}
+	}
+	h.subs[tw] = struct{}{}
+	h.mu.Unlock()
 	defer func() {
-		if gw != nil {
-			gw.Close()
-		}
-	}()
-	for {
 		h.mu.Lock()
-		var frames []*moqt.Frame
-		var closed bool
-		if cur == nil && len(h.groups) > 0 {
-			cur = h.groups[len(h.groups)-1] // start at the current group
-		}
-		if cur != nil {
-			frames, closed = cur.frames, cur.closed
-		}
-		var following *hubGroup
-		for _, g := range h.groups {
-			if cur != nil && g.seq > cur.seq {
-				following = g
-				break
-			}
-		}
-		ended, notify := h.ended, h.notify
+		delete(h.subs, tw)
 		h.mu.Unlock()
-
-		if cur != nil {
-			if !opened {
-				var err error
-				if gw, err = tw.OpenGroup(cur.seq); err != nil {
-					return
-				}
-				opened = true
-			}
-			for ; sent < len(frames); sent++ {
-				if err := gw.WriteFrame(frames[sent]); err != nil {
-					return
-				}
-			}
-			if closed {
-				if gw != nil {
-					gw.Close()
-					gw = nil
-				}
-				if following != nil {
-					cur, sent, opened = following, 0, false
-					continue
-				}
-			}
-		}
-		if ended && (cur == nil || closed) {
-			tw.Close()
-			return
-		}
-		select {
-		case <-notify:
-		case <-tw.Context().Done():
-			return
-		}
+	}()
+	for _, b := range start {
+		tw.SendGroup(b)
+	}
+	select {
+	case <-h.ended:
+		tw.Close()
+	case <-tw.Context().Done():
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gomoq/gomoq/moqt"
 )
@@ -77,6 +78,10 @@ type common struct {
 	insecure bool
 	version  string
 	logLevel string
+
+	// Subscribing (moq sub and clock sub).
+	live       bool
+	maxLatency time.Duration
 }
 
 func (c *common) register(fs *flag.FlagSet) {

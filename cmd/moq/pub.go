@@ -18,6 +18,7 @@ func runPub(ctx context.Context, args []string) error {
 	broadcast := fs.String("broadcast", "", "broadcast `path` to publish")
 	track := fs.String("track", "", "track `name` whose frames are stdin's lines")
 	groupSize := fs.Int("group-size", 1, "lines per group: a new group starts every `N` lines")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait, after stdin ends, for subscribers to receive everything")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,13 +85,17 @@ loop:
 			return context.Cause(sess.Context())
 		}
 	}
-	// End the track for every subscriber, then the broadcast, then leave.
+	// End the track for every subscriber, then the broadcast; Shutdown
+	// then waits until every subscriber has the whole track (it closes its
+	// side of the subscription once it read the end), bounded by
+	// --shutdown-timeout.
 	h.end()
-	time.Sleep(200 * time.Millisecond)
 	unpublish()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	client.Shutdown(sctx)
+	if err := client.Shutdown(sctx); err != nil {
+		fmt.Fprintf(os.Stderr, "moq: %v\n", err)
+	}
 	fmt.Fprintf(os.Stderr, "moq: published %d frames\n", n)
 	return nil
 }

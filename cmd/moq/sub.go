@@ -17,6 +17,8 @@ func runSub(ctx context.Context, args []string) error {
 	c.register(fs)
 	broadcast := fs.String("broadcast", "", "broadcast `path` to subscribe to")
 	track := fs.String("track", "", "track `name`")
+	fs.BoolVar(&c.live, "live", false, "live-edge delivery: newest group first, old groups dropped past --max-latency (default: every group, in order)")
+	fs.DurationVar(&c.maxLatency, "max-latency", 0, "how far behind the newest group the subscription may fall before old groups are dropped (0: the publisher's choice)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,8 +32,10 @@ func runSub(ctx context.Context, args []string) error {
 }
 
 // subscribe waits until the broadcast is announced, subscribes to the track
-// and calls print for each frame, in group order as groups arrive, until
-// the track or the broadcast ends.
+// and calls print for each frame, group after group (in sequence order
+// unless c.live), until the track or the broadcast ends. At the end it
+// reports on stderr how many groups arrived and how many the publisher
+// reported dropped.
 func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moqt.TrackName, print func(*moqt.Frame, *bufio.Writer)) error {
 	client, err := c.client()
 	if err != nil {
@@ -45,7 +49,7 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 	if err != nil {
 		return err
 	}
-	ar, err := sess.AcceptAnnounce(path)
+	ar, err := sess.AcceptAnnounce(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -59,10 +63,14 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 			ann = a
 		}
 	}
-	tr, err := sess.Subscribe(path, name, nil)
+	tr, err := sess.Subscribe(ctx, path, name, &moqt.TrackConfig{Ordered: !c.live, MaxLatency: c.maxLatency})
 	if err != nil {
 		return err
 	}
+	defer func() {
+		st := tr.Stats()
+		fmt.Fprintf(os.Stderr, "moq: %d groups received, %d dropped by the publisher, %d arrived too late\n", st.Received, st.Dropped, st.Late)
+	}()
 	fmt.Fprintf(os.Stderr, "moq: subscribed to %s track %q (%s)\n", path, name, sess.Version())
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()

@@ -151,3 +151,32 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// readChunk is how much ReadFull allocates ahead of the bytes that arrived.
+const readChunk = 64 << 10
+
+// ReadFull reads the next n raw bytes (a frame payload) into a new slice.
+// The slice grows as bytes arrive, at most readChunk ahead of them, so a
+// peer that declares a large frame and sends little costs little memory.
+// An end of stream before n bytes yields io.ErrUnexpectedEOF.
+func (r *Reader) ReadFull(n int) ([]byte, error) {
+	if n <= readChunk {
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r.br, p); err != nil {
+			return nil, unexpected(err)
+		}
+		return p, nil
+	}
+	p := make([]byte, 0, readChunk)
+	for len(p) < n {
+		if len(p) == cap(p) {
+			p = append(p, make([]byte, min(cap(p), n-len(p)))...)[:len(p)]
+		}
+		m, err := r.br.Read(p[len(p):min(cap(p), n)])
+		p = p[:len(p)+m]
+		if err != nil && len(p) < n {
+			return nil, unexpected(err)
+		}
+	}
+	return p, nil
+}
