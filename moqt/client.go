@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
@@ -97,7 +98,7 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		if u.Port() == "" {
 			u.Host = net.JoinHostPort(u.Hostname(), "443")
 		}
-		_, conn, err = webtransport.Dial(ctx, u.String(), c.Header.Clone(), tc, c.QUICConfig, protos)
+		_, conn, err = webtransport.Dial(ctx, u.String(), c.Header.Clone(), tc, c.quicConfig(), protos)
 		if err != nil {
 			return nil, fmt.Errorf("moqt: WebTransport dial %s: %w", u.Redacted(), err)
 		}
@@ -114,12 +115,7 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 			host = net.JoinHostPort(u.Hostname(), "443")
 		}
 		tc.NextProtos = protos
-		qc := c.QUICConfig
-		if qc != nil {
-			qc = qc.Clone()
-		} else {
-			qc = &quic.Config{}
-		}
+		qc := c.quicConfig()
 		qc.EnableDatagrams = true
 		conn, err = quic.DialAddr(ctx, host, tc, qc)
 		if err != nil {
@@ -213,6 +209,52 @@ func pinnedTLSConfig(tc *tls.Config, hash []byte) *tls.Config {
 		return nil
 	}
 	return tc
+}
+
+// clientStreamWindow is the per-stream receive window of a client whose
+// QUICConfig sets none.
+const clientStreamWindow = 512 << 10
+
+// quicConfig returns the QUIC config the client dials with: the user's,
+// and, where it leaves them zero, flow-control windows sized so that a
+// server is only ever limited by stream flow control, never by the
+// connection's. quic-go v0.62.0 can otherwise exceed a stalled receiver's
+// connection window by the few bytes of a reset WebTransport stream header
+// (a RESET_STREAM_AT sent before its reliable bytes were charged to
+// connection flow control), which the receiver must treat as a
+// FLOW_CONTROL_ERROR that kills the whole session.
+func (c *Client) quicConfig() *quic.Config {
+	qc := &quic.Config{}
+	if c.QUICConfig != nil {
+		qc = c.QUICConfig.Clone()
+	}
+	if qc.KeepAlivePeriod == 0 {
+		qc.KeepAlivePeriod = 5 * time.Second // as moq-relay's clients: a quiet track is not an idle connection
+	}
+	if qc.InitialStreamReceiveWindow == 0 && qc.MaxStreamReceiveWindow == 0 {
+		qc.InitialStreamReceiveWindow = clientStreamWindow
+		qc.MaxStreamReceiveWindow = clientStreamWindow
+	}
+	if qc.InitialConnectionReceiveWindow == 0 && qc.MaxConnectionReceiveWindow == 0 {
+		uni, bidi := qc.MaxIncomingUniStreams, qc.MaxIncomingStreams
+		if uni <= 0 {
+			uni = 100 // quic-go's default
+		}
+		if bidi <= 0 {
+			bidi = 100
+		}
+		// Streams the server may send on: its own (uni and bidi) and the
+		// bidi streams we open (subscriptions, announce requests).
+		streams := uint64(uni+bidi) + uint64(defaultMaxSubscriptions+defaultMaxAnnounceStreams)
+		sw := qc.MaxStreamReceiveWindow
+		if sw == 0 {
+			sw = 6 << 20 // quic-go's default
+		}
+		w := streams * sw
+		qc.InitialConnectionReceiveWindow = w
+		qc.MaxConnectionReceiveWindow = w
+	}
+	return qc
 }
 
 // Close terminates every session the client dialed, with NoError, and makes

@@ -344,7 +344,7 @@ type TrackWriterStats struct {
 	Groups  uint64 // groups handed to the writer (OpenGroup, SendGroup)
 	Sent    uint64 // groups sent to their end
 	Dropped uint64 // groups dropped for being too far behind or over budget
-	Skipped uint64 // groups outside the subscription's StartGroup..EndGroup
+	Skipped uint64 // groups outside the subscription's StartGroup..EndGroup, or handed twice
 }
 
 // groupSend is a group being written on its stream by its own goroutine.
@@ -460,6 +460,13 @@ func (w *TrackWriter) SendGroup(b *GroupBuffer) error {
 		w.mu.Unlock()
 		return nil
 	}
+	if w.handled.has(seq) {
+		// Already sent, or reported dropped: the subscriber's accounting
+		// has it.
+		w.stats.Skipped++
+		w.mu.Unlock()
+		return nil
+	}
 	if !w.hasNewest || seq > w.newest {
 		w.newest, w.hasNewest = seq, true
 	}
@@ -546,9 +553,20 @@ func (w *TrackWriter) run() {
 	for {
 		w.mu.Lock()
 		cancels := w.dropLocked()
+		next := w.pickLocked()
+		if next != nil && started && w.config.Ordered && v >= wire.Lite05 {
+			// Ordered: the sequences below this group that we never got
+			// will not be sent in order; report them now, so that the
+			// subscriber need not wait for them.
+			for _, g := range w.handled.gaps(start, next.Sequence()) {
+				w.handled.add(g.lo, g.hi)
+				w.dropped = append(w.dropped, g)
+				w.stats.Dropped += g.hi - g.lo + 1
+				w.sess.logger.Debug("moqt: reporting groups never received as dropped", "broadcast", w.path, "track", w.name, "from", g.lo, "to", g.hi)
+			}
+		}
 		drops := w.dropped
 		w.dropped = nil
-		next := w.pickLocked()
 		finished := next == nil && w.closed && len(w.queue) == 0 && len(w.active) == 0
 		if !finished && next == nil && w.config.EndGroup != nil && len(w.queue) == 0 && len(w.active) == 0 {
 			// Every group up to the requested end was handled.
@@ -751,6 +769,10 @@ func (w *TrackWriter) dropQueuedLocked(b *GroupBuffer, why string, behind time.D
 func (w *TrackWriter) dropActiveLocked(gs *groupSend, why string, behind time.Duration) *groupSend {
 	gs.dropped.Store(true)
 	w.stats.Dropped++
+	// Also report it: a stream reset before its header went out never
+	// reaches the subscriber, whose accounting still needs the sequence.
+	seq := gs.g.Sequence()
+	w.dropped = append(w.dropped, seqRange{seq, seq})
 	w.sess.logger.Debug("moqt: resetting a group for a subscriber", "broadcast", w.path, "track", w.name, "group", gs.g.Sequence(), "reason", why, "behind", behind)
 	return gs
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -225,7 +226,7 @@ type TrackReader struct {
 	hasStart bool
 	end      uint64
 	hasEnd   bool
-	closed   bool // our side of the stream was finished or reset
+	closed   bool          // our side of the stream was finished or reset
 	ended    chan struct{} // closed when err is set (made on demand)
 	last     uint64        // sequence of the last group handed out
 	hasLast  bool
@@ -237,7 +238,7 @@ type TrackReaderStats struct {
 	// ones the publisher later reset).
 	Received uint64
 	// Dropped is the number of groups the publisher reported dropped
-	// (SUBSCRIBE_DROP, moq-lite-05).
+	// (SUBSCRIBE_DROP, moq-lite-05) whose stream never arrived.
 	Dropped uint64
 	// Late is the number of group streams that arrived after the track
 	// ended and were refused.
@@ -257,7 +258,13 @@ func (r *TrackReader) Info() TrackInfo { return r.info }
 func (r *TrackReader) Stats() TrackReaderStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats
+	st := r.stats
+	// Dropped: reported dropped and never arrived (a group reset on its
+	// way may be both).
+	for _, d := range r.dropped.r {
+		st.Dropped += d.hi - d.lo + 1 - r.arrived.count(d.lo, d.hi+1)
+	}
+	return st
 }
 
 // AcceptGroup returns the next group, in the order described on
@@ -275,12 +282,21 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 				}
 			}
 			g := r.queue[best]
-			if r.ordered && r.hasLast && g.seq > r.last+1 && !barrierDone && !r.dropped.covers(r.last+1, g.seq) {
-				// A gap: let the streams the peer opened earlier (an
-				// older group may be among them) be passed on first.
+			if wait, barrier := r.holdLocked(g.seq, barrierDone); wait {
 				r.mu.Unlock()
-				r.sess.uni.barrier(ctx)
-				barrierDone = true
+				if barrier {
+					r.sess.uni.barrier(ctx)
+					for range 8 {
+						runtime.Gosched() // webtransport-go hands streams over from goroutines of its own
+					}
+					barrierDone = true
+					continue
+				}
+				select {
+				case <-r.notify:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
 				continue
 			}
 			barrierDone = false
@@ -307,6 +323,38 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// holdLocked decides whether an ordered reader must hold group seq back
+// because an older group may still arrive. On moq-lite-05 our publishers
+// send, in order, every group from SUBSCRIBE_START on or report it dropped,
+// so the reader waits until the sequences before seq arrived or were
+// dropped (or the track ended). On 03 and 04, which have no such
+// accounting, it waits once for the streams the peer opened earlier to be
+// passed on (barrier).
+func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bool) {
+	if !r.ordered || r.err != nil {
+		return false, false
+	}
+	if r.sess.version >= wire.Lite05 {
+		var expect uint64
+		switch {
+		case r.hasLast:
+			expect = r.last + 1
+		case r.hasStart:
+			expect = r.start
+		default:
+			return false, false
+		}
+		if seq <= expect || r.dropped.covers(expect, seq) {
+			return false, false
+		}
+		return true, false
+	}
+	if r.hasLast && seq > r.last+1 && !barrierDone {
+		return true, true
+	}
+	return false, false
 }
 
 func (r *TrackReader) wake() {
@@ -513,11 +561,9 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 			var m wire.SubscribeDrop
 			if perr = m.Parse(body, v); perr == nil && m.End >= m.Start {
 				r.mu.Lock()
-				n := (m.End - m.Start + 1) - r.dropped.count(m.Start, m.End+1)
 				if !r.dropped.add(m.Start, m.End) {
 					perr = errors.New("too many dropped ranges")
 				}
-				r.stats.Dropped += n
 				r.checkEndLocked()
 				r.mu.Unlock()
 				r.sess.logger.Debug("moqt: publisher dropped groups", "broadcast", r.path, "track", r.name, "from", m.Start, "to", m.End, "code", StreamErrorCode(m.ErrorCode))
