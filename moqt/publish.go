@@ -239,7 +239,7 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 	}
 	tw := newTrackWriter(s, req.ID, path, req.Track, str, info,
 		configFromWire(req.Priority, req.Ordered, req.MaxLatencyMs, req.StartGroup, req.HasStart, req.EndGroup, req.HasEnd))
-	defer tw.cancel(nil)
+	defer tw.cancel(ErrClosedTrack)
 	if s.version < wire.Lite05 {
 		ok := wire.SubscribeOK{
 			Priority:     info.Priority,
@@ -269,17 +269,25 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 		}
 	})
 	s.goFunc(tw.run)
-	s.mux.ServeTrack(tw)
-	tw.Close()
+	// The handler is user code: the session does not wait for it once the
+	// subscription or the session is over (its Context is then done).
+	go func() {
+		s.mux.ServeTrack(tw)
+		tw.Close()
+	}()
+	// The track is over when the sender sent its end (after Close, or
+	// once the subscriber's EndGroup was reached) or it was cancelled.
 	select {
 	case <-tw.sent:
 	case <-tw.ctx.Done():
 	}
-	// Wait for the subscriber to close its side (it has then read our
-	// end), or for the subscription or session to be cancelled.
+	tw.cancel(ErrClosedTrack) // the handler's Context ends with the track
+	// Wait for the subscriber to close its side: it has then read our end
+	// and every group (Shutdown waits for this). A subscriber that reset
+	// the subscription has closed it already.
 	select {
 	case <-peerDone:
-	case <-tw.ctx.Done():
+	case <-s.ctx.Done():
 		str.CancelRead(quic.StreamErrorCode(CancelledError))
 		<-peerDone
 	}

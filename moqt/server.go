@@ -569,16 +569,25 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 		}
 	}
 	rw := &setupResponseWriter{server: s, conn: conn, ver: v}
-	s.handler().ServeMOQ(rw, req)
-	if rw.answer() {
-		rw.mu.Lock()
-		rw.rejected = true
-		rw.mu.Unlock()
-		conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "the setup handler neither accepted nor rejected the session")
+	// The handler is user code, run on its own goroutine: Close does not
+	// wait for it, and it may call Close or Shutdown itself.
+	unanswered := make(chan struct{})
+	go func() {
+		s.handler().ServeMOQ(rw, req)
+		if rw.answer() {
+			rw.mu.Lock()
+			rw.rejected = true
+			rw.mu.Unlock()
+			conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "the setup handler neither accepted nor rejected the session")
+			close(unanswered)
+		}
+	}()
+	select {
+	case <-unanswered:
 		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
+	case <-conn.Context().Done():
+		return nil
 	}
-	<-conn.Context().Done()
-	return nil
 }
 
 // readClientSetup reads the client's moq-lite-05 SETUP, which must arrive

@@ -1,0 +1,353 @@
+package moqt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt"
+	"go.uber.org/goleak"
+)
+
+// leakCheck registers, as the test's last cleanup, a check that every
+// goroutine started during the test (the server's, the clients', quic-go's)
+// is gone once they are closed.
+func leakCheck(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// orderGuaranteed reports whether a session of this kind hands an ordered
+// subscription's groups over in sequence order: always on moq-lite-05
+// (SUBSCRIBE_START/DROP accounting), and on native QUIC for 03/04 (streams
+// are passed on in the order the peer opened them). webtransport-go hands
+// streams over from goroutines of its own once their headers are parsed,
+// and 03/04 have no accounting to wait on.
+func orderGuaranteed(transport string, v moqt.Version) bool {
+	return v >= moqt.LiteDraft05 || transport == "quic"
+}
+
+// publishGroups serves /b track t: each subscription gets groups 0..n-1 of
+// one frame each ("seq"), written as fast as possible, then the end.
+func publishGroups(t *testing.T, ctx context.Context, n int, stats chan<- moqt.TrackWriterStats) *moqt.TrackMux {
+	mux := moqt.NewTrackMux()
+	mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+		for seq := range n {
+			gw, err := tw.OpenGroup(ctx, uint64(seq))
+			if err != nil {
+				t.Errorf("OpenGroup(%d): %v", seq, err)
+				return
+			}
+			gw.WriteFrame(ctx, moqt.NewFrame(fmt.Appendf(nil, "%d", seq)))
+			gw.Close()
+		}
+		tw.Close()
+		if stats != nil {
+			// Stats are final once the session has sent the end.
+			<-tw.Context().Done()
+			stats <- tw.Stats()
+		}
+	})
+	return mux
+}
+
+// readAll reads a track to its end and returns the group sequences in the
+// order AcceptGroup gave them, checking each group's one frame.
+func readAll(t *testing.T, tr *moqt.TrackReader) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for {
+		gr, err := tr.AcceptGroup(context.Background())
+		if errors.Is(err, io.EOF) {
+			return seqs
+		}
+		if err != nil {
+			t.Fatalf("AcceptGroup after %d groups: %v", len(seqs), err)
+		}
+		seqs = append(seqs, gr.GroupSequence())
+		for {
+			f, err := gr.ReadFrame()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				var ge *moqt.GroupError
+				if errors.As(err, &ge) {
+					break // a group reset by the publisher still counts as received
+				}
+				t.Fatalf("group %d: %v", gr.GroupSequence(), err)
+			}
+			if want := fmt.Sprint(gr.GroupSequence()); string(f.Payload) != want && len(f.Payload) < 100 {
+				t.Fatalf("group %d: frame %q", gr.GroupSequence(), f.Payload)
+			}
+		}
+	}
+}
+
+// checkOnce checks that seqs holds every sequence of want exactly once,
+// and if ordered, in increasing order.
+func checkOnce(t *testing.T, who string, seqs []uint64, want map[uint64]bool, ordered bool) {
+	t.Helper()
+	seen := map[uint64]bool{}
+	for i, s := range seqs {
+		if seen[s] {
+			t.Fatalf("%s: group %d twice", who, s)
+		}
+		if !want[s] {
+			t.Fatalf("%s: unexpected group %d", who, s)
+		}
+		seen[s] = true
+		if ordered && i > 0 && s < seqs[i-1] {
+			t.Fatalf("%s: group %d after group %d (ordered subscription)", who, s, seqs[i-1])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("%s: %d groups, want %d", who, len(seen), len(want))
+	}
+}
+
+// TestBurstEveryGroupOnce publishes 2000 one-frame groups as fast as
+// possible to three subscribers: each gets every group exactly once, in
+// order, and nothing is dropped.
+func TestBurstEveryGroupOnce(t *testing.T) {
+	const n = 2000
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		leakCheck(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stats := make(chan moqt.TrackWriterStats, 3)
+		srv := startServer(t, acceptInto(publishGroups(t, ctx, n, stats), nil), nil)
+		want := map[uint64]bool{}
+		for i := range n {
+			want[uint64(i)] = true
+		}
+		var wg sync.WaitGroup
+		for i := range 3 {
+			sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The latency bound is far above what the burst takes even
+			// under the race detector: nothing may be dropped.
+			tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: true, MaxLatency: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() {
+				seqs := readAll(t, tr)
+				checkOnce(t, fmt.Sprintf("subscriber %d", i), seqs, want, orderGuaranteed(transport, v))
+				if st := tr.Stats(); st.Received != n || st.Dropped != 0 || st.Late != 0 {
+					t.Errorf("subscriber %d: stats %+v, want %d received and nothing dropped", i, st, n)
+				}
+			})
+		}
+		wg.Wait()
+		for range 3 {
+			st := <-stats
+			if st.Groups != n || st.Sent != n || st.Dropped != 0 {
+				t.Errorf("publisher stats %+v, want %d groups sent", st, n)
+			}
+		}
+	})
+}
+
+// TestStalledSubscriberAccounted stalls a subscriber (it reads nothing)
+// while groups of 64 KiB are published, then lets it read: its session
+// survives, it ends with the last group, and received + dropped equals
+// published on moq-lite-05 (the publisher's count says so on every version).
+func TestStalledSubscriberAccounted(t *testing.T) {
+	const n = 300
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		leakCheck(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		written := make(chan struct{})
+		stats := make(chan moqt.TrackWriterStats, 1)
+		mux := moqt.NewTrackMux()
+		mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+			tick := time.NewTicker(time.Millisecond) // the traffic's pace, not synchronisation
+			defer tick.Stop()
+			for seq := range n {
+				gw, err := tw.OpenGroup(ctx, uint64(seq))
+				if err != nil {
+					t.Errorf("OpenGroup(%d): %v", seq, err)
+					return
+				}
+				gw.WriteFrame(ctx, moqt.NewFrame(make([]byte, 32<<10)))
+				gw.WriteFrame(ctx, moqt.NewFrame(make([]byte, 32<<10)))
+				gw.Close()
+				<-tick.C
+			}
+			close(written)
+			tw.Close()
+			<-tw.Context().Done()
+			stats <- tw.Stats()
+		})
+		srv := startServer(t, acceptInto(mux, nil), nil)
+		sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: true, MaxLatency: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-written // stalled until every group was handed to the publisher
+		seqs := readAll(t, tr)
+		if sess.Context().Err() != nil {
+			t.Fatalf("the stalled subscriber's session ended: %v", context.Cause(sess.Context()))
+		}
+		if len(seqs) == 0 || seqs[len(seqs)-1] != n-1 && orderGuaranteed(transport, v) {
+			t.Fatalf("the stalled subscriber did not end at the live edge: last groups %v", seqs[max(0, len(seqs)-3):])
+		}
+		got := map[uint64]bool{}
+		for _, s := range seqs {
+			if got[s] {
+				t.Fatalf("group %d twice", s)
+			}
+			got[s] = true
+		}
+		pub := <-stats
+		rs := tr.Stats()
+		t.Logf("received %d, dropped %d (publisher: sent %d, dropped %d)", rs.Received, rs.Dropped, pub.Sent, pub.Dropped)
+		if pub.Groups != n {
+			t.Fatalf("publisher counted %d groups, want %d", pub.Groups, n)
+		}
+		if uint64(len(got))+pub.Dropped < n {
+			t.Fatalf("%d received + %d dropped by the publisher < %d published", len(got), pub.Dropped, n)
+		}
+		if v >= moqt.LiteDraft05 && rs.Received+rs.Dropped != n {
+			t.Fatalf("subscriber: %d received + %d dropped != %d published", rs.Received, rs.Dropped, n)
+		}
+	})
+}
+
+// TestGapsReportedDropped publishes groups 0, 3, 4 and 9: a moq-lite-05
+// subscriber is told that 1, 2 and 5-8 were dropped (SUBSCRIBE_DROP), and the
+// track ends by that accounting.
+func TestGapsReportedDropped(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		for _, ordered := range []bool{true, false} {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			mux := moqt.NewTrackMux()
+			mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+				for _, seq := range []uint64{0, 3, 4, 9} {
+					gw, err := tw.OpenGroup(ctx, seq)
+					if err != nil {
+						t.Errorf("OpenGroup: %v", err)
+						return
+					}
+					gw.WriteFrame(ctx, moqt.NewFrame(fmt.Appendf(nil, "%d", seq)))
+					gw.Close()
+				}
+				tw.Close()
+			})
+			srv := startServer(t, acceptInto(mux, nil), nil)
+			sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: ordered})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs := readAll(t, tr)
+			checkOnce(t, fmt.Sprintf("ordered=%v", ordered), seqs, map[uint64]bool{0: true, 3: true, 4: true, 9: true}, ordered && orderGuaranteed(transport, v))
+			if st := tr.Stats(); v >= moqt.LiteDraft05 && st.Dropped != 6 {
+				t.Fatalf("ordered=%v: %d groups reported dropped, want 6 (1, 2, 5-8)", ordered, st.Dropped)
+			}
+		}
+	})
+}
+
+// TestStartEndGroup asks for groups 3..6 of 0..9: exactly those arrive, and
+// the track ends after group 6.
+func TestStartEndGroup(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		srv := startServer(t, acceptInto(publishGroupsUntilCancelled(ctx, 10), nil), nil)
+		sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, end := uint64(3), uint64(6)
+		tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: true, StartGroup: &start, EndGroup: &end})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs := readAll(t, tr)
+		checkOnce(t, "subscriber", seqs, map[uint64]bool{3: true, 4: true, 5: true, 6: true}, orderGuaranteed(transport, v))
+	})
+}
+
+// publishGroupsUntilCancelled writes groups 0..n-1 then keeps the track open
+// until the subscription ends.
+func publishGroupsUntilCancelled(ctx context.Context, n int) *moqt.TrackMux {
+	mux := moqt.NewTrackMux()
+	mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+		for seq := range n {
+			gw, err := tw.OpenGroup(ctx, uint64(seq))
+			if err != nil {
+				return
+			}
+			gw.WriteFrame(ctx, moqt.NewFrame(fmt.Appendf(nil, "%d", seq)))
+			gw.Close()
+		}
+		<-tw.Context().Done()
+	})
+	return mux
+}
+
+// TestUpdateReachesPublisher changes a subscription with Update, asking it
+// to end at group 0 (already received): the publisher's TrackWriter sees the
+// new config, and the track ends by it.
+func TestUpdateReachesPublisher(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		seen := make(chan moqt.TrackConfig, 1)
+		mux := moqt.NewTrackMux()
+		mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+			gw, _ := tw.OpenGroup(ctx, 0)
+			gw.WriteFrame(ctx, moqt.NewFrame([]byte("0")))
+			gw.Close()
+			<-tw.Context().Done() // ended by the subscriber's new EndGroup
+			seen <- tw.Config()
+		})
+		srv := startServer(t, acceptInto(mux, nil), nil)
+		sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Priority: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gr, err := tr.AcceptGroup(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := gr.ReadFrame(); err != nil {
+				break
+			}
+		}
+		end := uint64(0)
+		if err := tr.Update(context.Background(), &moqt.TrackConfig{Priority: 9, Ordered: true, MaxLatency: 1500 * time.Millisecond, EndGroup: &end}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.AcceptGroup(context.Background()); !errors.Is(err, io.EOF) {
+			t.Fatalf("AcceptGroup after the update: %v, want io.EOF", err)
+		}
+		c := <-seen
+		if c.Priority != 9 || !c.Ordered || c.MaxLatency != 1500*time.Millisecond || c.EndGroup == nil || *c.EndGroup != 0 {
+			t.Fatalf("publisher saw %+v after the update", c)
+		}
+	})
+}
