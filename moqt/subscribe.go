@@ -243,6 +243,10 @@ type TrackReaderStats struct {
 	// Late is the number of group streams that arrived after the track
 	// ended and were refused.
 	Late uint64
+	// Start is the first group the publisher said it would send
+	// (SUBSCRIBE_START, moq-lite-05), valid when HasStart.
+	Start    uint64
+	HasStart bool
 }
 
 // BroadcastPath returns the subscribed broadcast's path.
@@ -259,6 +263,7 @@ func (r *TrackReader) Stats() TrackReaderStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.stats
+	st.Start, st.HasStart = r.start, r.hasStart
 	// Dropped: reported dropped and never arrived (a group reset on its
 	// way may be both).
 	for _, d := range r.dropped.r {

@@ -314,15 +314,23 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 // updateUpstream merges what the subscribers ask for and sends it upstream
 // when it changed: the highest priority, ordered if any subscriber asks
 // for order (an ordered subscriber needs the groups to arrive in order),
-// the largest latency bound.
+// the largest latency bound (none, the publisher's, if any subscriber
+// leaves it to the publisher).
 func (t *track) updateUpstream() {
 	t.mu.Lock()
 	var m moqt.TrackConfig
+	anyDefault := false
 	for tw := range t.subs {
 		c := tw.Config()
 		m.Priority = max(m.Priority, c.Priority)
 		m.Ordered = m.Ordered || c.Ordered
 		m.MaxLatency = max(m.MaxLatency, c.MaxLatency)
+		anyDefault = anyDefault || c.MaxLatency == 0
+	}
+	if anyDefault {
+		// A subscriber that leaves the bound to the publisher must not
+		// get a tighter one because another asked for it.
+		m.MaxLatency = 0
 	}
 	changed := m.Priority != t.merged.Priority || m.Ordered != t.merged.Ordered || m.MaxLatency != t.merged.MaxLatency
 	up := t.up
