@@ -80,7 +80,8 @@ func newAnnouncementReader(prefix string, close func(error)) *AnnouncementReader
 func (r *AnnouncementReader) Prefix() BroadcastPath { return BroadcastPath("/" + r.prefix) }
 
 // ReceiveAnnouncement returns the next active announcement. Each
-// announcement is returned once; watch its Done channel for its end.
+// announcement is returned once; watch its Done channel for its end. One
+// that ended before it was returned is not returned at all.
 // It returns io.EOF after the peer closed the stream and every announcement
 // was returned, or the error that ended the stream.
 func (r *AnnouncementReader) ReceiveAnnouncement(ctx context.Context) (*Announcement, error) {
@@ -122,19 +123,33 @@ func (r *AnnouncementReader) wake() {
 
 // add records an active announcement for path (relative to the prefix
 // already joined). A second active for a live path restarts it.
-func (r *AnnouncementReader) add(path string, hops []uint64) {
+func (r *AnnouncementReader) add(path string, hops []uint64, limit int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return
+		return true
 	}
 	if old := r.active[path]; old != nil {
 		old.End()
+		r.unqueueLocked(old)
+	} else if len(r.active) >= limit {
+		return false
 	}
 	a := newAnnouncement(context.Background(), path, hops)
 	r.active[path] = a
 	r.queue = append(r.queue, a)
 	r.wake()
+	return true
+}
+
+// unqueueLocked drops an ended announcement that was not returned yet.
+func (r *AnnouncementReader) unqueueLocked(a *Announcement) {
+	for i, q := range r.queue {
+		if q == a {
+			r.queue = append(r.queue[:i], r.queue[i+1:]...)
+			return
+		}
+	}
 }
 
 // end ends the active announcement of path; it reports false when there was
@@ -148,6 +163,7 @@ func (r *AnnouncementReader) end(path string) bool {
 	}
 	delete(r.active, path)
 	a.End()
+	r.unqueueLocked(a)
 	return true
 }
 

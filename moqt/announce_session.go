@@ -95,7 +95,12 @@ func (s *Session) readAnnouncements(ar *AnnouncementReader, r *wire.Reader, orig
 			if s.version >= wire.Lite05 && origin != 0 {
 				hops = append(hops, origin)
 			}
-			ar.add(path, hops)
+			if !ar.add(path, hops, s.config.maxAnnouncements()) {
+				s.logger.Warn("moqt: too many announcements on one stream", "limit", s.config.maxAnnouncements())
+				s.protocolViolation("too many announcements", nil)
+				ar.finish(s.err())
+				return
+			}
 		default:
 			s.protocolViolation("ANNOUNCE status", nil)
 			ar.finish(s.err())

@@ -42,21 +42,34 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 	}()
 
 	prefix := joinPath(s.root, cleanPath(req.Prefix))
-	type event struct {
-		a      *Announcement
-		active bool
+	// Changes not yet written, one entry per path holding its latest
+	// state, so a mux that churns while the peer reads slowly costs one
+	// entry per broadcast, not one per change.
+	type change struct {
+		a       *Announcement
+		active  bool
+		restart bool // ended and announced again since the last write
 	}
 	var (
-		mu     sync.Mutex
-		queue  []event
-		notify = make(chan struct{}, 1)
+		mu      sync.Mutex
+		pending = map[string]*change{}
+		order   []string
+		notify  = make(chan struct{}, 1)
 	)
 	push := func(a *Announcement, active bool) {
 		if a.hasHop(req.ExcludeHop) {
 			return // split horizon: never reflect the requester's own broadcasts
 		}
 		mu.Lock()
-		queue = append(queue, event{a, active})
+		c := pending[a.path]
+		if c == nil {
+			c = &change{}
+			pending[a.path] = c
+			order = append(order, a.path)
+		} else if active && !c.active {
+			c.restart = true
+		}
+		c.a, c.active = a, active
 		mu.Unlock()
 		select {
 		case notify <- struct{}{}:
@@ -65,17 +78,18 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 	}
 	initial, cancel := s.mux.watch(prefix, push)
 	defer cancel()
-	// Events that raced in after the snapshot follow the initial set.
-	initialEvents := make([]event, 0, len(initial))
+	nInitial := 0
 	for _, a := range initial {
 		if !a.hasHop(req.ExcludeHop) {
-			initialEvents = append(initialEvents, event{a, true})
+			nInitial++
+			mu.Lock()
+			if pending[a.path] == nil { // a change that raced in is newer
+				pending[a.path] = &change{a: a, active: true}
+				order = append(order, a.path)
+			}
+			mu.Unlock()
 		}
 	}
-	nInitial := len(initialEvents)
-	mu.Lock()
-	queue = append(initialEvents, queue...)
-	mu.Unlock()
 
 	// The peer ends the request by closing or resetting its side.
 	peerGone := make(chan struct{})
@@ -103,14 +117,24 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 	live := make(map[string]bool) // suffixes announced active
 	for {
 		mu.Lock()
-		batch := queue
-		queue = nil
+		batch := make([]change, 0, len(order))
+		for _, p := range order {
+			batch = append(batch, *pending[p])
+		}
+		clear(pending)
+		order = order[:0]
 		mu.Unlock()
 		buf = buf[:0]
 		for _, ev := range batch {
 			suffix, _ := stripPrefix(ev.a.path, prefix)
+			if ev.restart && live[suffix] {
+				// Replaced: its end first (03/04 peers refuse a second active).
+				m := wire.Announce{Suffix: suffix}
+				buf = m.Append(buf, s.version)
+				delete(live, suffix)
+			}
 			if ev.active == live[suffix] {
-				continue // no change to report (a replaced broadcast is reported as ended first)
+				continue // no change to report
 			}
 			m := wire.Announce{Suffix: suffix}
 			if ev.active {

@@ -517,9 +517,17 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 			delete(s.h3conns, qc)
 			s.mu.Unlock()
 		}()
-		err := s.wt.ServeQUICConn(qc)
+		// webtransport-go's ServeQUICConn waits for the HTTP handlers,
+		// which run user code (the SetupHandler): it gets a goroutine of
+		// its own, so that Close need not wait for them and may be
+		// called from one of them.
+		go func() {
+			if err := s.wt.ServeQUICConn(qc); err != nil {
+				s.logger().Debug("moqt: HTTP/3 connection ended", "remote", conn.RemoteAddr().String(), "error", err)
+			}
+		}()
 		<-conn.Context().Done()
-		return err
+		return nil
 	}
 	// Early (0-RTT) connections are accepted before the handshake ends; a
 	// close sent before then loses its code and reason.
