@@ -129,7 +129,7 @@ func (r *Relay) FetchGroup(ctx context.Context, path moqt.BroadcastPath, name mo
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	t, ok := b.track(string(name))
+	t, ok := b.track(string(name), nil)
 	if !ok {
 		return nil, nil, ErrNotFound
 	}

@@ -211,8 +211,9 @@ type broadcast struct {
 }
 
 // track returns the shared track name, starting its upstream subscription
-// if needed.
-func (b *broadcast) track(name string) (*track, bool) {
+// if needed, with first's order, priority and latency bound (nil: the
+// publisher's defaults, updated once subscribers come).
+func (b *broadcast) track(name string, first *moqt.TrackConfig) (*track, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -221,7 +222,7 @@ func (b *broadcast) track(name string) (*track, bool) {
 	if t := b.tracks[name]; t != nil && t.acquire() {
 		return t, true
 	}
-	t := newTrack(b, name)
+	t := newTrack(b, name, first)
 	if b.tracks == nil {
 		b.tracks = make(map[string]*track)
 	}
@@ -243,7 +244,7 @@ func (b *broadcast) track(name string) (*track, bool) {
 // TrackInfo answers with the upstream track's info (one upstream
 // subscription serves this and the subscriptions that follow).
 func (b *broadcast) TrackInfo(_ moqt.BroadcastPath, name moqt.TrackName) (moqt.TrackInfo, error) {
-	t, ok := b.track(string(name))
+	t, ok := b.track(string(name), nil)
 	if !ok {
 		return moqt.TrackInfo{}, &moqt.SubscribeError{Code: moqt.NotFoundError}
 	}
@@ -256,7 +257,8 @@ func (b *broadcast) TrackInfo(_ moqt.BroadcastPath, name moqt.TrackName) (moqt.T
 
 // ServeTrack serves a downstream subscription from the shared track.
 func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
-	t, ok := b.track(string(tw.TrackName()))
+	c := tw.Config()
+	t, ok := b.track(string(tw.TrackName()), &c)
 	if !ok {
 		tw.CloseWithError(moqt.NotFoundError)
 		return

@@ -17,8 +17,9 @@ import (
 // nobody, and no subscriber depends on the cache. The recent groups are
 // also cached for late joiners and HTTP fetches.
 type track struct {
-	b    *broadcast
-	name string
+	b     *broadcast
+	name  string
+	first *moqt.TrackConfig // what the first subscriber asked for (nil: unknown)
 
 	ready chan struct{} // closed when the upstream subscription started or failed
 	info  moqt.TrackInfo
@@ -47,8 +48,8 @@ type cached struct {
 	bytes int64 // counted in Relay.cacheBytes
 }
 
-func newTrack(b *broadcast, name string) *track {
-	t := &track{b: b, name: name, ready: make(chan struct{}), ended: make(chan struct{}),
+func newTrack(b *broadcast, name string, first *moqt.TrackConfig) *track {
+	t := &track{b: b, name: name, first: first, ready: make(chan struct{}), ended: make(chan struct{}),
 		subs: make(map[*moqt.TrackWriter]struct{}), changed: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(b.ctx)
 	return t
@@ -115,7 +116,11 @@ func (t *track) run() {
 	r := t.b.relay
 	defer close(t.ended)
 	defer t.uncache()
-	up, err := t.b.sess.Subscribe(t.ctx, t.b.remote, moqt.TrackName(t.name), nil)
+	var cfg *moqt.TrackConfig
+	if t.first != nil {
+		cfg = &moqt.TrackConfig{Priority: t.first.Priority, Ordered: t.first.Ordered, MaxLatency: t.first.MaxLatency}
+	}
+	up, err := t.b.sess.Subscribe(t.ctx, t.b.remote, moqt.TrackName(t.name), cfg)
 	if err != nil {
 		t.err = err
 		t.doneErr = err
@@ -126,6 +131,9 @@ func (t *track) run() {
 	defer r.upstreams.Add(-1)
 	t.mu.Lock()
 	t.up = up
+	if cfg != nil {
+		t.merged = *cfg
+	}
 	t.mu.Unlock()
 	t.info = up.Info()
 	close(t.ready)
