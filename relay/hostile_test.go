@@ -294,3 +294,34 @@ func TestHostileFrameSizeLimit(t *testing.T) {
 		})
 	}
 }
+
+// A peer that opens a stream and never sends its header has it reset after
+// the stream header timeout; the session and the relay carry on.
+func TestHostileStreamWithoutHeader(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		r := startRelayWith(t, relay.Options{}, &moqt.Config{StreamHeaderTimeout: 100 * time.Millisecond})
+		conn := rawConn(t, r, transport, v)
+		if v >= moqt.LiteDraft05 {
+			// A SETUP first, so that the session exists.
+			str, err := conn.OpenUniStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			str.Write([]byte{0x01, 0x01, 0x00}) // SETUP, length 1, no parameters
+			str.Close()
+		}
+		str, err := conn.OpenUniStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A group stream type, then nothing.
+		if _, err := str.Write([]byte{0x00}); err != nil {
+			t.Fatal(err)
+		}
+		<-str.Context().Done() // the relay stopped reading it (STOP_SENDING)
+		if conn.Context().Err() != nil {
+			t.Fatalf("the connection ended: %v", context.Cause(conn.Context()))
+		}
+		checkHealthy(t, r, transport, v)
+	})
+}

@@ -306,3 +306,29 @@ func BenchmarkReadMessage(b *testing.B) {
 		}
 	}
 }
+
+// ReadFull does not allocate a declared size before the bytes arrive: a
+// peer that declares 16 MiB and sends 10 bytes costs about one chunk.
+func TestReadFullAllocatesAsBytesArrive(t *testing.T) {
+	r := NewReader(io.MultiReader(bytes.NewReader(make([]byte, 10)), errReader{}), 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := r.ReadFull(16 << 20)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("ReadFull of a truncated payload succeeded")
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("ReadFull allocated %d bytes for 10 bytes received", grew)
+	}
+	// And a payload that does arrive is read whole.
+	want := bytes.Repeat([]byte("abcdefgh"), 40000) // 320 000 bytes, several chunks
+	got, err := NewReader(bytes.NewReader(want), 0).ReadFull(len(want))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("ReadFull of %d bytes: %d bytes, %v", len(want), len(got), err)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
