@@ -11,9 +11,48 @@
 // Either side of a Session publishes the broadcasts of its TrackMux: the
 // peer learns them through announcements and subscribes to their tracks,
 // which TrackHandlers serve by writing groups of frames to a TrackWriter.
-// Either side subscribes with Session.Subscribe, receiving groups in arrival
-// order from a TrackReader, and discovers the peer's broadcasts with
+// Either side subscribes with Session.Subscribe, receiving groups from a
+// TrackReader, and discovers the peer's broadcasts with
 // Session.AcceptAnnounce.
+//
+// # Delivery
+//
+// Handing a group to a TrackWriter (OpenGroup, or SendGroup with a
+// GroupBuffer shared among subscriptions) never waits for the network: each
+// subscription has one sender that queues its groups and opens their
+// streams in the order the subscriber asked for (TrackConfig.Ordered: oldest
+// first; otherwise newest first, for live media). The contract, for this
+// library and the relay built on it:
+//
+//   - Nothing is dropped that need not be. A group is dropped for a
+//     subscriber only when a newer group exists and the group's oldest frame
+//     not yet sent is older than the subscription's latency bound
+//     (TrackConfig.MaxLatency, else TrackInfo.MaxLatency, else
+//     Config.MaxLatency, 2 s), or when the subscription's queued bytes exceed
+//     Config.MaxTrackBuffer (64 MiB; the oldest go first, never the newest).
+//   - Every drop is accounted: counted (TrackWriter.Stats), logged at debug,
+//     and told to the subscriber: a group being sent is reset with
+//     OldGroupError, and on moq-lite-05 every dropped sequence is reported
+//     with SUBSCRIBE_DROP, so that TrackReader.Stats gives received +
+//     dropped = published from SUBSCRIBE_START on. (moq-lite-03/04
+//     subscribers, @moq/net's among them, do not read the subscription
+//     stream after SUBSCRIBE_OK, so SUBSCRIBE_DROP is not sent there.)
+//   - Order when asked: an ordered subscription's groups are handed out by
+//     AcceptGroup in sequence order. On moq-lite-05 the reader waits for each
+//     gap to arrive or be reported dropped; on 03/04 it relies on the order
+//     the peer opened the streams, which native QUIC preserves and
+//     webtransport-go (which hands streams over from goroutines of its own)
+//     does not always. Unordered subscriptions get the newest group first.
+//   - Protocol state ends a track. On moq-lite-05 a track ends once
+//     SUBSCRIBE_END is known and every group from SUBSCRIBE_START to it
+//     arrived or was reported dropped. On 03/04 the wire cannot say how many
+//     groups are still in flight, and @moq/net's publisher finishes the
+//     subscription stream before it opens its last group streams: the track
+//     ends Config.LegacyEndGrace (500 ms) after the publisher's FIN, and
+//     never before the group streams opened before that FIN were passed on.
+//   - The subscriber finishes its side of the subscription once it has the
+//     end and has read every group; Server.Shutdown and Client.Shutdown wait
+//     for that (bounded by their context) before closing a session.
 //
 // Data model: a broadcast (BroadcastPath) has tracks (TrackName); a track is
 // a sequence of groups, each sent on its own QUIC stream so that groups can
