@@ -88,7 +88,6 @@ func TestCloseDoesNotWaitForHandlers(t *testing.T) {
 // group, and only then is the session terminated.
 func TestShutdownWaitsForSubscribers(t *testing.T) {
 	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
-		leakCheck(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		const n = 200

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	quicgo "github.com/quic-go/quic-go"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -51,10 +53,7 @@ func startServer(t testing.TB, handler func(*moqt.Server) moqt.SetupHandler, con
 	srv.Handler = handler(srv)
 	tc := srv.TLSConfig.Clone()
 	tc.NextProtos = srv.NextProtos(nil)
-	ln, err := quic.ListenAddr("127.0.0.1:0", tc, srv.QUICListenConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
 	ts := &testServer{Server: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- srv.ServeQUICListener(ln) }()
 	t.Cleanup(func() {
@@ -62,6 +61,7 @@ func startServer(t testing.TB, handler func(*moqt.Server) moqt.SetupHandler, con
 		if err := <-ts.done; !errors.Is(err, moqt.ErrServerClosed) {
 			t.Errorf("ServeQUICListener returned %v, want ErrServerClosed", err)
 		}
+		closeTransport()
 	})
 	return ts
 }
@@ -87,7 +87,10 @@ func newClient(t testing.TB, v moqt.Version) *moqt.Client {
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
 	for _, transport := range []string{"quic", "webtransport"} {
 		for _, v := range moqt.SupportedVersions() {
-			t.Run(transport+"/"+v.String(), func(t *testing.T) { f(t, transport, v) })
+			t.Run(transport+"/"+v.String(), func(t *testing.T) {
+				leakCheck(t)
+				f(t, transport, v)
+			})
 		}
 	}
 }
@@ -362,10 +365,8 @@ func TestIETFALPNRefusedClearly(t *testing.T) {
 	if tc.NextProtos[0] != "h3" || tc.NextProtos[1] != "moq-00" {
 		t.Fatalf("NextProtos %v: the user's ALPNs must come first, kept", tc.NextProtos)
 	}
-	ln, err := quic.ListenAddr("127.0.0.1:0", tc, srv.QUICListenConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
+	defer closeTransport()
 	go srv.ServeQUICListener(ln)
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -423,4 +424,22 @@ func TestTrackReaderCloseCancelsGroups(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ReadFrame still blocked after the subscription was closed")
 	}
+}
+
+// listenLoopback listens for QUIC on a loopback port with a quic-go
+// Transport of its own; closeTransport closes its socket at once, so that
+// no quic-go goroutine outlives the test (a Transport made by ListenAddr
+// keeps its socket until its last connection finished closing).
+func listenLoopback(t testing.TB, tc *tls.Config, qc *quicgo.Config) (quic.Listener, func()) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quicgo.Transport{Conn: udp}
+	ln, err := tr.ListenEarly(tc, qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return quic.WrapListener(ln), func() { tr.Close(); udp.Close() }
 }

@@ -141,6 +141,11 @@ func DialAddr(ctx context.Context, addr string, tlsConf *tls.Config, conf *Confi
 	return Wrap(c), nil
 }
 
+// WrapListener returns the Listener of a quic-go listener, for example one
+// made with a quic-go Transport the caller owns (and closes, with its
+// socket, when it wants).
+func WrapListener(ln *quicgo.EarlyListener) Listener { return listener{ln} }
+
 type listener struct{ ln *quicgo.EarlyListener }
 
 func (l listener) Accept(ctx context.Context) (Connection, error) {

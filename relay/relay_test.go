@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	quicgo "github.com/quic-go/quic-go"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -21,23 +23,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the tests if any goroutine outlives them, allowing 10 s
-// for quic-go to finish closing connections (see moqt's main_test.go).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for err := goleak.Find(); err != nil; err = goleak.Find() {
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goleak: goroutines left after the tests: %v\n", err)
-				code = 1
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the tests if any goroutine outlives them; each forEach
+// test also checks its own (leakCheck).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var cert = func() *selfsign.Certificate {
 	c, err := selfsign.Generate([]string{"127.0.0.1"}, 0)
@@ -83,10 +71,7 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 	})
 	tc := srv.TLSConfig.Clone()
 	tc.NextProtos = srv.NextProtos(nil)
-	ln, err := quic.ListenAddr("127.0.0.1:0", tc, srv.QUICListenConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
 	done := make(chan struct{})
 	go func() {
 		srv.ServeQUICListener(ln)
@@ -97,6 +82,7 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 		<-done
 		wg.Wait()
 		r.Close()
+		closeTransport()
 	})
 	return &testRelay{Relay: r, addr: ln.Addr().String()}
 }
@@ -123,10 +109,20 @@ func dial(t testing.TB, r *testRelay, transport string, v moqt.Version, path str
 	return sess
 }
 
+// leakCheck registers, as the test's last cleanup, a check that every
+// goroutine started during the test is gone once everything was closed.
+func leakCheck(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
 	for _, transport := range []string{"quic", "webtransport"} {
 		for _, v := range moqt.SupportedVersions() {
-			t.Run(transport+"/"+v.String(), func(t *testing.T) { f(t, transport, v) })
+			t.Run(transport+"/"+v.String(), func(t *testing.T) {
+				leakCheck(t)
+				f(t, transport, v)
+			})
 		}
 	}
 }
@@ -382,4 +378,22 @@ func TestPublisherLossEndsBroadcast(t *testing.T) {
 			}
 		}
 	})
+}
+
+// listenLoopback listens for QUIC on a loopback port with a quic-go
+// Transport of its own; closeTransport closes its socket at once, so that
+// no quic-go goroutine outlives the test (a Transport made by ListenAddr
+// keeps its socket until its last connection finished closing).
+func listenLoopback(t testing.TB, tc *tls.Config, qc *quicgo.Config) (quic.Listener, func()) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quicgo.Transport{Conn: udp}
+	ln, err := tr.ListenEarly(tc, qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return quic.WrapListener(ln), func() { tr.Close(); udp.Close() }
 }

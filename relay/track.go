@@ -39,6 +39,8 @@ type track struct {
 	doneErr error // why the upstream track ended (nil: finished cleanly)
 	merged  moqt.TrackConfig
 	changed chan struct{} // closed and replaced when a group arrives
+
+	updating chan struct{} // held while an upstream update is merged and sent
 }
 
 // cached is a group in the cache, with the bytes it counts against the
@@ -50,7 +52,7 @@ type cached struct {
 
 func newTrack(b *broadcast, name string, first *moqt.TrackConfig) *track {
 	t := &track{b: b, name: name, first: first, ready: make(chan struct{}), ended: make(chan struct{}),
-		subs: make(map[*moqt.TrackWriter]struct{}), changed: make(chan struct{})}
+		subs: make(map[*moqt.TrackWriter]struct{}), changed: make(chan struct{}), updating: make(chan struct{}, 1)}
 	t.ctx, t.cancel = context.WithCancel(b.ctx)
 	return t
 }
@@ -325,10 +327,23 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 // the largest latency bound (none, the publisher's, if any subscriber
 // leaves it to the publisher).
 func (t *track) updateUpstream() {
+	// One update at a time, so that the last one sent is the latest merge.
+	select {
+	case t.updating <- struct{}{}:
+	case <-t.ctx.Done():
+		return
+	}
+	defer func() { <-t.updating }()
 	t.mu.Lock()
+	subs := make([]*moqt.TrackWriter, 0, len(t.subs))
+	for tw := range t.subs {
+		subs = append(subs, tw)
+	}
+	t.mu.Unlock()
+	// Their configs are read without holding the track's lock.
 	var m moqt.TrackConfig
 	anyDefault := false
-	for tw := range t.subs {
+	for _, tw := range subs {
 		c := tw.Config()
 		m.Priority = max(m.Priority, c.Priority)
 		m.Ordered = m.Ordered || c.Ordered
@@ -340,6 +355,7 @@ func (t *track) updateUpstream() {
 		// get a tighter one because another asked for it.
 		m.MaxLatency = 0
 	}
+	t.mu.Lock()
 	changed := m.Priority != t.merged.Priority || m.Ordered != t.merged.Ordered || m.MaxLatency != t.merged.MaxLatency
 	up := t.up
 	if changed && up != nil {
