@@ -136,13 +136,14 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		return nil, fmt.Errorf("%w: %q", ErrInvalidScheme, u.Scheme)
 	}
 	sess := newSession(sessionParams{
-		conn:    conn,
-		version: version,
-		mux:     mux,
-		config:  c.Config,
-		logger:  c.Logger,
-		origin:  c.origin,
-		setup:   setup,
+		uniCredit: int(c.quicConfig().MaxIncomingUniStreams),
+		conn:      conn,
+		version:   version,
+		mux:       mux,
+		config:    c.Config,
+		logger:    c.Logger,
+		origin:    c.origin,
+		setup:     setup,
 	})
 	c.mu.Lock()
 	if c.closed {

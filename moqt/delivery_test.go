@@ -349,3 +349,38 @@ func TestUpdateReachesPublisher(t *testing.T) {
 		}
 	})
 }
+
+// An ordered subscriber gets the first group while it is still open and
+// nothing else moves: it waits for SUBSCRIBE_START on 05, and is woken by it.
+func TestOrderedFirstGroupWhileOpen(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		mux := moqt.NewTrackMux()
+		mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+			gw, err := tw.OpenGroup(ctx, 7)
+			if err != nil {
+				return
+			}
+			gw.WriteFrame(ctx, moqt.NewFrame([]byte("x")))
+			<-tw.Context().Done()
+		})
+		srv := startServer(t, acceptInto(mux, nil), nil)
+		sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gr, err := tr.AcceptGroup(context.Background())
+		if err != nil || gr.GroupSequence() != 7 {
+			t.Fatalf("AcceptGroup: %v", err)
+		}
+		if f, err := gr.ReadFrame(); err != nil || string(f.Payload) != "x" {
+			t.Fatalf("ReadFrame: %v", err)
+		}
+		tr.Close()
+	})
+}

@@ -283,6 +283,7 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 		conn, version = rw.conn, rw.ver
 	}
 	sess := newSession(sessionParams{
+		uniCredit: int(s.quicConfig().MaxIncomingUniStreams),
 		conn:      conn,
 		version:   version,
 		server:    true,

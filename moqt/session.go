@@ -49,8 +49,9 @@ type Session struct {
 	peerGoingAway   bool                    // the peer sent GOAWAY
 	peerSetup       *wire.Setup
 
-	idle chan struct{} // signalled when served drops to 0
-	uni  uniOrder      // the peer's unidirectional streams, in order
+	uniCredit int           // see sessionParams
+	idle      chan struct{} // signalled when served drops to 0
+	uni       uniOrder      // the peer's unidirectional streams, in order
 
 	setup wire.Setup // what start sends on moq-lite-05
 }
@@ -64,6 +65,9 @@ type sessionParams struct {
 	config  *Config
 	logger  *slog.Logger
 	origin  uint64
+	// uniCredit is how many unidirectional streams the peer may have open
+	// towards us at once (our MaxIncomingUniStreams).
+	uniCredit int
 	// setup is sent on moq-lite-05 (Origin is filled in).
 	setup     wire.Setup
 	peerSetup *wire.Setup
@@ -87,6 +91,10 @@ func newSession(p sessionParams) *Session {
 		subscriptions: make(map[uint64]*TrackReader),
 		peerSetup:     p.peerSetup,
 		idle:          make(chan struct{}, 1),
+		uniCredit:     p.uniCredit,
+	}
+	if s.uniCredit <= 0 {
+		s.uniCredit = 100 // quic-go's default
 	}
 	s.logger = p.logger.With("remote", p.conn.RemoteAddr().String(), "version", p.version.String())
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())

@@ -334,7 +334,7 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 // because an older group may still arrive. On moq-lite-05 our publishers
 // send, in order, every group from SUBSCRIBE_START on or report it dropped,
 // so the reader waits until the sequences before seq arrived or were
-// dropped (or the track ended). On 03 and 04, which have no such
+// dropped (or the track ended, or the groups held back use up the stream credit). On 03 and 04, which have no such
 // accounting, it waits once for the streams the peer opened earlier to be
 // passed on (barrier).
 func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bool) {
@@ -348,13 +348,18 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 			expect = r.last + 1
 		case r.hasStart:
 			expect = r.start
-		default:
+		}
+		if (r.hasLast || r.hasStart) && (seq <= expect || r.dropped.covers(expect, seq)) {
 			return false, false
 		}
-		if seq <= expect || r.dropped.covers(expect, seq) {
-			return false, false
-		}
-		return true, false
+		// A gap, or SUBSCRIBE_START (sent before the first group) not read
+		// yet: wait.
+		// A publisher that loses a group without reporting it (one
+		// reset before its header went out, say) must not stall the
+		// track. Once the groups held back take all the stream credit
+		// we give the peer, the missing one cannot be on its way: the
+		// gap is given up.
+		return len(r.queue) < r.sess.uniCredit-1, false
 	}
 	if r.hasLast && seq > r.last+1 && !barrierDone {
 		return true, true
@@ -552,6 +557,7 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 				r.mu.Lock()
 				r.start, r.hasStart = m.Group, true
 				r.checkEndLocked()
+				r.wake() // an ordered reader may be waiting for it
 				r.mu.Unlock()
 			}
 		case v >= wire.Lite05 && typ == wire.RespSubscribeEnd:
@@ -569,6 +575,7 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 				if !r.dropped.add(m.Start, m.End) {
 					perr = errors.New("too many dropped ranges")
 				}
+				r.wake() // an ordered reader may be waiting for a gap
 				r.checkEndLocked()
 				r.mu.Unlock()
 				r.sess.logger.Debug("moqt: publisher dropped groups", "broadcast", r.path, "track", r.name, "from", m.Start, "to", m.End, "code", StreamErrorCode(m.ErrorCode))
