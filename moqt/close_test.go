@@ -118,11 +118,7 @@ func TestShutdownWaitsForSubscribers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			if _, err := first.ReadFrame(); err != nil {
-				break
-			}
-		}
+		drain(first)
 		shut := make(chan error, 1)
 		go func() {
 			sctx, scancel := context.WithTimeout(context.Background(), time.Minute)

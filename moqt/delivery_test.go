@@ -88,6 +88,15 @@ func readAll(t *testing.T, tr *moqt.TrackReader) []uint64 {
 	}
 }
 
+// drain reads a group to its end (or its reset).
+func drain(gr *moqt.GroupReader) {
+	for {
+		if _, err := gr.ReadFrame(); err != nil {
+			return
+		}
+	}
+}
+
 // checkOnce checks that seqs holds every sequence of want exactly once,
 // and if ordered, in increasing order.
 func checkOnce(t *testing.T, who string, seqs []uint64, want map[uint64]bool, ordered bool) {
@@ -331,11 +340,7 @@ func TestUpdateReachesPublisher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			if _, err := gr.ReadFrame(); err != nil {
-				break
-			}
-		}
+		drain(gr)
 		end := uint64(0)
 		if err := tr.Update(context.Background(), &moqt.TrackConfig{Priority: 9, Ordered: true, MaxLatency: 1500 * time.Millisecond, EndGroup: &end}); err != nil {
 			t.Fatal(err)

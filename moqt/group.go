@@ -86,14 +86,6 @@ func (b *GroupBuffer) Len() (frames, bytes int) {
 	return len(b.frames), b.bytes
 }
 
-// Done reports whether the group is complete or aborted, and if aborted,
-// with which code.
-func (b *GroupBuffer) Done() (done, aborted bool, code StreamErrorCode) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.done, b.failed, b.code
-}
-
 // Frames returns the frames from index from on, whether the group is done
 // (and if so whether it was aborted, with which code), and a channel that
 // is closed at the next change. The returned slice must not be modified.

@@ -340,9 +340,9 @@ func configFromWire(prio uint8, ordered bool, latencyMs uint64, start uint64, ha
 // latency bound (TrackConfig.MaxLatency, else TrackInfo.MaxLatency, else
 // Config.MaxLatency), or when the bytes queued exceed Config.MaxTrackBuffer
 // (the oldest go first; the newest group is never dropped for it). A
-// dropped group that was being sent is reset with OldGroupError; one not yet
-// opened is reported with SUBSCRIBE_DROP on moq-lite-05 (03 and 04 subscribers
-// do not read it). Every drop is counted (Stats) and logged at debug.
+// dropped group that was being sent is reset with OldGroupError, and on
+// moq-lite-05 every dropped sequence is also reported with SUBSCRIBE_DROP
+// (03 and 04 subscribers do not read it). Every drop is counted (Stats) and logged at debug.
 //
 // Its methods are safe for concurrent use.
 type TrackWriter struct {

@@ -5,10 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	quicgo "github.com/quic-go/quic-go"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomoq/gomoq/internal/quictest"
 	"github.com/gomoq/gomoq/internal/selfsign"
 	"github.com/gomoq/gomoq/moqt"
 	"github.com/gomoq/gomoq/quic"
@@ -53,7 +52,7 @@ func startServer(t testing.TB, handler func(*moqt.Server) moqt.SetupHandler, con
 	srv.Handler = handler(srv)
 	tc := srv.TLSConfig.Clone()
 	tc.NextProtos = srv.NextProtos(nil)
-	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
+	ln, closeTransport := quictest.ListenLoopback(t, tc, srv.QUICListenConfig())
 	ts := &testServer{Server: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- srv.ServeQUICListener(ln) }()
 	t.Cleanup(func() {
@@ -365,7 +364,7 @@ func TestIETFALPNRefusedClearly(t *testing.T) {
 	if tc.NextProtos[0] != "h3" || tc.NextProtos[1] != "moq-00" {
 		t.Fatalf("NextProtos %v: the user's ALPNs must come first, kept", tc.NextProtos)
 	}
-	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
+	ln, closeTransport := quictest.ListenLoopback(t, tc, srv.QUICListenConfig())
 	defer closeTransport()
 	go srv.ServeQUICListener(ln)
 	defer srv.Close()
@@ -424,22 +423,4 @@ func TestTrackReaderCloseCancelsGroups(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ReadFrame still blocked after the subscription was closed")
 	}
-}
-
-// listenLoopback listens for QUIC on a loopback port with a quic-go
-// Transport of its own; closeTransport closes its socket at once, so that
-// no quic-go goroutine outlives the test (a Transport made by ListenAddr
-// keeps its socket until its last connection finished closing).
-func listenLoopback(t testing.TB, tc *tls.Config, qc *quicgo.Config) (quic.Listener, func()) {
-	t.Helper()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quicgo.Transport{Conn: udp}
-	ln, err := tr.ListenEarly(tc, qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return quic.WrapListener(ln), func() { tr.Close(); udp.Close() }
 }

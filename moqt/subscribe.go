@@ -199,10 +199,10 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // first among those waiting. The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
 // between SUBSCRIBE_START and it either arrived or was reported dropped; on
-// 03 and 04, whose wire cannot say how many groups are still in flight, at
-// the publisher's FIN of the subscription stream, after every group stream
-// the peer opened before that FIN was seen (a group stream that arrives
-// later anyway is refused and counted in Stats().Late).
+// 03 and 04, whose wire cannot say how many groups are still in flight,
+// Config.LegacyEndGrace after the publisher's FIN of the subscription stream
+// (see publisherFinished). A group stream that arrives after the end is
+// refused and counted in Stats().Late.
 type TrackReader struct {
 	sess    *Session
 	id      uint64

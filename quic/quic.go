@@ -72,12 +72,6 @@ type Stream interface {
 	SetDeadline(time.Time) error
 }
 
-// Prioritizer is implemented by send streams whose scheduling priority can be
-// set (native quic-go streams). Lower urgency is sent first.
-type Prioritizer interface {
-	SetPriority(urgency int8, incremental bool)
-}
-
 // ConnectionState describes an established connection.
 type ConnectionState struct {
 	// TLS is the TLS state of the underlying QUIC connection.

@@ -29,10 +29,15 @@ func readSeqs(t *testing.T, tr *moqt.TrackReader) []uint64 {
 			t.Fatalf("AcceptGroup after %d groups: %v", len(seqs), err)
 		}
 		seqs = append(seqs, gr.GroupSequence())
-		for {
-			if _, err := gr.ReadFrame(); err != nil {
-				break
-			}
+		drainGroup(gr)
+	}
+}
+
+// drainGroup reads a group to its end (or its reset).
+func drainGroup(gr *moqt.GroupReader) {
+	for {
+		if _, err := gr.ReadFrame(); err != nil {
+			return
 		}
 	}
 }
@@ -80,11 +85,7 @@ func TestCacheEvictionSparesSubscribers(t *testing.T) {
 		if err != nil || gr.GroupSequence() != 0 {
 			t.Fatalf("first group: %v", err)
 		}
-		for {
-			if _, err := gr.ReadFrame(); err != nil {
-				break
-			}
-		}
+		drainGroup(gr)
 		close(attached)
 		<-written
 		seqs := append([]uint64{0}, readSeqs(t, tr)...)

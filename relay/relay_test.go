@@ -5,10 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	quicgo "github.com/quic-go/quic-go"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -16,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomoq/gomoq/internal/quictest"
 	"github.com/gomoq/gomoq/internal/selfsign"
 	"github.com/gomoq/gomoq/moqt"
-	"github.com/gomoq/gomoq/quic"
 	"github.com/gomoq/gomoq/relay"
 	"go.uber.org/goleak"
 )
@@ -71,7 +69,7 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 	})
 	tc := srv.TLSConfig.Clone()
 	tc.NextProtos = srv.NextProtos(nil)
-	ln, closeTransport := listenLoopback(t, tc, srv.QUICListenConfig())
+	ln, closeTransport := quictest.ListenLoopback(t, tc, srv.QUICListenConfig())
 	done := make(chan struct{})
 	go func() {
 		srv.ServeQUICListener(ln)
@@ -378,22 +376,4 @@ func TestPublisherLossEndsBroadcast(t *testing.T) {
 			}
 		}
 	})
-}
-
-// listenLoopback listens for QUIC on a loopback port with a quic-go
-// Transport of its own; closeTransport closes its socket at once, so that
-// no quic-go goroutine outlives the test (a Transport made by ListenAddr
-// keeps its socket until its last connection finished closing).
-func listenLoopback(t testing.TB, tc *tls.Config, qc *quicgo.Config) (quic.Listener, func()) {
-	t.Helper()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quicgo.Transport{Conn: udp}
-	ln, err := tr.ListenEarly(tc, qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return quic.WrapListener(ln), func() { tr.Close(); udp.Close() }
 }
