@@ -1,15 +1,21 @@
 package moqt_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gomoq/gomoq/internal/quictest"
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/moqt/internal/wire"
+	"github.com/gomoq/gomoq/quic"
 	"go.uber.org/goleak"
 )
 
@@ -227,8 +233,8 @@ func TestStalledSubscriberAccounted(t *testing.T) {
 		if uint64(len(got))+pub.Dropped < n {
 			t.Fatalf("%d received + %d dropped by the publisher < %d published", len(got), pub.Dropped, n)
 		}
-		if v >= moqt.LiteDraft05 && rs.Received+rs.Dropped != n {
-			t.Fatalf("subscriber: %d received + %d dropped != %d published", rs.Received, rs.Dropped, n)
+		if v >= moqt.LiteDraft05 && rs.Received+rs.Dropped+rs.Skipped != n {
+			t.Fatalf("subscriber: %d received + %d dropped + %d skipped != %d published", rs.Received, rs.Dropped, rs.Skipped, n)
 		}
 	})
 }
@@ -387,5 +393,216 @@ func TestOrderedFirstGroupWhileOpen(t *testing.T) {
 			t.Fatalf("ReadFrame: %v", err)
 		}
 		tr.Close()
+	})
+}
+
+// lossyListener wraps a native QUIC listener so that its connections lose
+// the group streams lose picks: the stream is opened, what is written to it
+// is swallowed and it is reset at once, so the publisher believes it sent
+// the group while the subscriber never sees it and is told nothing: a peer
+// that loses groups without reporting them.
+type lossyListener struct {
+	quic.Listener
+	lose func(seq uint64) bool
+}
+
+func (l *lossyListener) Accept(ctx context.Context) (quic.Connection, error) {
+	c, err := l.Listener.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lossyConn{Connection: c, lose: l.lose}, nil
+}
+
+type lossyConn struct {
+	quic.Connection
+	lose func(seq uint64) bool
+}
+
+func (c *lossyConn) OpenUniStream() (quic.SendStream, error) {
+	s, err := c.Connection.OpenUniStream()
+	if err != nil {
+		return nil, err
+	}
+	return &lossyStream{SendStream: s, lose: c.lose}, nil
+}
+
+func (c *lossyConn) OpenUniStreamSync(ctx context.Context) (quic.SendStream, error) {
+	s, err := c.Connection.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lossyStream{SendStream: s, lose: c.lose}, nil
+}
+
+type lossyStream struct {
+	quic.SendStream
+	lose    func(seq uint64) bool
+	decided bool
+	lost    bool
+}
+
+func (s *lossyStream) Write(p []byte) (int, error) {
+	if !s.decided {
+		s.decided = true
+		r := wire.NewReader(bytes.NewReader(p), 1<<10)
+		typ, err := r.ReadVarint()
+		if err == nil && typ == wire.StreamGroup {
+			if body, err := r.ReadMessage(); err == nil {
+				var h wire.GroupHeader
+				if h.Parse(body, wire.Lite05) == nil && s.lose(h.Sequence) {
+					s.lost = true
+					s.SendStream.CancelWrite(0)
+				}
+			}
+		}
+	}
+	if s.lost {
+		return len(p), nil
+	}
+	return s.SendStream.Write(p)
+}
+
+func (s *lossyStream) Close() error {
+	if s.lost {
+		return nil
+	}
+	return s.SendStream.Close()
+}
+
+// TestOrderedReaderSkipsUnreportedLoss: a moq-lite-05 publisher loses
+// groups 3 and 6 without reporting them. The ordered subscriber waits for
+// each at most its latency bound, then skips it: it gets every other group
+// in order, counts the two as skipped, and the track still ends by the
+// publisher's SUBSCRIBE_END.
+func TestOrderedReaderSkipsUnreportedLoss(t *testing.T) {
+	leakCheck(t)
+	const n = 10
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mux := publishGroups(t, ctx, n, nil)
+	srv := &moqt.Server{
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{testCert.TLS}},
+		Logger:    testLogger(t),
+	}
+	srv.Handler = acceptWith(srv, mux, nil)
+	tc := srv.TLSConfig.Clone()
+	tc.NextProtos = srv.NextProtos(nil)
+	ln, closeTransport := quictest.ListenLoopback(t, tc, srv.QUICListenConfig())
+	defer closeTransport()
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.ServeQUICListener(&lossyListener{ln, func(seq uint64) bool { return seq == 3 || seq == 6 }})
+	}()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	sess, err := newClient(t, moqt.LiteDraft05).Dial(context.Background(), "moqt://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := sess.Subscribe(context.Background(), "/b", "t", &moqt.TrackConfig{Ordered: true, MaxLatency: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := readAll(t, tr)
+	checkOnce(t, "subscriber", seqs, map[uint64]bool{0: true, 1: true, 2: true, 4: true, 5: true, 7: true, 8: true, 9: true}, true)
+	if st := tr.Stats(); st.Received != n-2 || st.Skipped != 2 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want %d received and 2 skipped", st, n-2)
+	}
+	sess.Terminate(moqt.NoError, "")
+}
+
+// TestPriorityHolds: one session subscribes to track lo (priority 1), then
+// to track hi (priority 2), each one 4 MiB group, with 256 KiB stream
+// windows, and reads neither until both are under way; then reads both at
+// once. The publisher hands lo's data to the transport only while hi has
+// none to hand over, so by the time hi was read to its end, lo got at most
+// what was in flight: its window and a chunk, twice (before hi started, and
+// after hi's last chunk left). Without the scheduler quic-go's round robin
+// gives lo about half of the connection meanwhile.
+func TestPriorityHolds(t *testing.T) {
+	const (
+		window = 256 << 10
+		frame  = 16 << 10
+		size   = 4 << 20
+	)
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		mux := moqt.NewTrackMux()
+		mux.PublishFunc(ctx, "/b", func(tw *moqt.TrackWriter) {
+			gw, err := tw.OpenGroup(ctx, 0)
+			if err != nil {
+				return
+			}
+			for range size / frame {
+				gw.WriteFrame(ctx, moqt.NewFrame(make([]byte, frame)))
+			}
+			gw.Close()
+			<-tw.Context().Done()
+		})
+		srv := startServer(t, acceptInto(mux, nil), nil)
+		c := newClient(t, v)
+		c.QUICConfig = &quic.Config{InitialStreamReceiveWindow: window, MaxStreamReceiveWindow: window}
+		sess, err := c.Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := func(name string, prio uint8) *moqt.GroupReader {
+			tr, err := sess.Subscribe(context.Background(), "/b", moqt.TrackName(name), &moqt.TrackConfig{Priority: prio})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gr, err := tr.AcceptGroup(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Its first frame arrived: its writer has data under way.
+			if _, err := gr.ReadFrame(); err != nil {
+				t.Fatal(err)
+			}
+			return gr
+		}
+		lo := first("lo", 1)
+		hi := first("hi", 2)
+		var loBytes atomic.Int64
+		loDone := make(chan error, 1)
+		go func() {
+			for {
+				f, err := lo.ReadFrame()
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						err = nil
+					}
+					loDone <- err
+					return
+				}
+				loBytes.Add(int64(len(f.Payload)))
+			}
+		}()
+		hiBytes := frame
+		for {
+			f, err := hi.ReadFrame()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			hiBytes += len(f.Payload)
+		}
+		loAtHiEnd := loBytes.Load()
+		if err := <-loDone; err != nil {
+			t.Fatal(err)
+		}
+		if hiBytes != size || loBytes.Load()+frame != size {
+			t.Fatalf("hi %d bytes, lo %d, want %d each", hiBytes, loBytes.Load()+frame, size)
+		}
+		t.Logf("lo had %d KiB when hi ended", loAtHiEnd>>10)
+		if limit := int64(2*window + 4*16<<10); loAtHiEnd > limit {
+			t.Fatalf("lo got %d KiB while hi (higher priority) had data, want at most %d KiB", loAtHiEnd>>10, limit>>10)
+		}
 	})
 }

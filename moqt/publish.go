@@ -875,7 +875,27 @@ func (w *TrackWriter) pump(gs *groupSend) {
 	var lastTS uint64
 	n := 0
 	complete := false
+	turn := &sendTurn{w: w, seq: gs.g.Sequence()}
+	sched := &w.sess.sched
+	write := func(b []byte) error {
+		for len(b) > 0 {
+			chunk := b[:min(len(b), sendChunk)]
+			w.mu.Lock()
+			sub, ordered := w.config.Priority, w.config.Ordered
+			w.mu.Unlock()
+			if !sched.acquire(turn, sub, w.info.Priority, ordered, gs.stop, w.ctx.Done()) {
+				return ErrClosedTrack
+			}
+			_, err := gs.str.Write(chunk)
+			if err != nil {
+				return err
+			}
+			b = b[len(chunk):]
+		}
+		return nil
+	}
 	defer func() {
+		sched.release(turn)
 		w.mu.Lock()
 		delete(w.active, gs)
 		if complete {
@@ -895,7 +915,7 @@ func (w *TrackWriter) pump(gs *groupSend) {
 				delta = int64(f.Timestamp - lastTS)
 				lastTS = f.Timestamp
 			}
-			if err := writeFrame(gs.str, v, delta, f); err != nil {
+			if err := writeFrame(write, v, delta, f); err != nil {
 				gs.str.CancelWrite(quic.StreamErrorCode(CancelledError))
 				return
 			}
@@ -915,6 +935,7 @@ func (w *TrackWriter) pump(gs *groupSend) {
 			complete = true
 			return
 		}
+		sched.release(turn) // nothing to write until more frames come
 		select {
 		case <-changed:
 		case <-gs.stop:
@@ -926,25 +947,24 @@ func (w *TrackWriter) pump(gs *groupSend) {
 	}
 }
 
-// writeFrame writes one frame. A small frame goes out in one Write, so that
-// its header and payload share a packet: quic-go may send the bytes of each
-// Write as soon as it gets them.
-func writeFrame(str quic.SendStream, v wire.Version, delta int64, f *Frame) error {
+// writeFrame writes one frame with write. A small frame goes out in one
+// write, so that its header and payload share a packet: quic-go may send
+// the bytes of each Write as soon as it gets them.
+func writeFrame(write func([]byte) error, v wire.Version, delta int64, f *Frame) error {
 	if len(f.Payload) <= maxCoalesce {
 		bp := coalescePool.Get().(*[]byte)
 		b := wire.AppendFrameHeader((*bp)[:0], v, delta, len(f.Payload))
 		b = append(b, f.Payload...)
-		_, err := str.Write(b)
+		err := write(b)
 		*bp = b
 		coalescePool.Put(bp)
 		return err
 	}
 	var hdr [16]byte
-	if _, err := str.Write(wire.AppendFrameHeader(hdr[:0], v, delta, len(f.Payload))); err != nil {
+	if err := write(wire.AppendFrameHeader(hdr[:0], v, delta, len(f.Payload))); err != nil {
 		return err
 	}
-	_, err := str.Write(f.Payload)
-	return err
+	return write(f.Payload)
 }
 
 // maxCoalesce is the largest payload writeFrame copies to write it with its

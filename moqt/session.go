@@ -52,6 +52,7 @@ type Session struct {
 	uniCredit int           // see sessionParams
 	idle      chan struct{} // signalled when served drops to 0
 	uni       uniOrder      // the peer's unidirectional streams, in order
+	sched     sendScheduler // orders the group streams' writes by priority
 
 	setup wire.Setup // what start sends on moq-lite-05
 }

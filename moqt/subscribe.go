@@ -56,6 +56,7 @@ func (s *Session) Subscribe(ctx context.Context, path BroadcastPath, name TrackN
 		stream:  str,
 		info:    info,
 		ordered: config.Ordered,
+		latency: config.MaxLatency,
 		notify:  make(chan struct{}, 1),
 		wsem:    make(chan struct{}, 1),
 	}
@@ -196,7 +197,13 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // for: lowest sequence first when TrackConfig.Ordered was set (our
 // publishers and relays open group streams in that order, and the session
 // passes them on in the order the peer opened them), else highest sequence
-// first among those waiting. The track ends by protocol state: on
+// first among those waiting. On moq-lite-05 an ordered reader that misses a
+// group waits for it until it arrives or the publisher reports it dropped;
+// a peer that loses a group without saying so costs the reader at most the
+// subscription's latency bound (its MaxLatency, else the publisher's), after
+// which the group is skipped (Stats().Skipped). A group that arrives after
+// an ordered reader moved past it is refused (Stats().Late), so groups are
+// always handed out in sequence order. The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
 // between SUBSCRIBE_START and it either arrived or was reported dropped; on
 // 03 and 04, whose wire cannot say how many groups are still in flight,
@@ -204,20 +211,24 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // (see publisherFinished). A group stream that arrives after the end is
 // refused and counted in Stats().Late.
 type TrackReader struct {
-	sess    *Session
-	id      uint64
-	path    string
-	name    string
-	stream  quic.Stream
-	info    TrackInfo
-	ordered bool
-	wsem    chan struct{} // serializes writes of the subscription stream
+	sess   *Session
+	id     uint64
+	path   string
+	name   string
+	stream quic.Stream
+	info   TrackInfo
+	wsem   chan struct{} // serializes writes of the subscription stream
 
 	mu       sync.Mutex
+	ordered  bool
+	latency  time.Duration // the subscription's MaxLatency (0: the publisher's)
 	queue    []*GroupReader
 	reading  map[*GroupReader]struct{} // returned by AcceptGroup, not finished
 	arrived  intervals                 // sequences whose stream arrived
 	dropped  intervals                 // sequences reported dropped
+	skipped  intervals                 // sequences an ordered reader stopped waiting for
+	handled  intervals                 // arrived, dropped or skipped
+	gapSince time.Time                 // when an ordered reader began to wait for a gap
 	stats    TrackReaderStats
 	notify   chan struct{}
 	err      error // why the track ended; io.EOF when it finished
@@ -240,8 +251,16 @@ type TrackReaderStats struct {
 	// Dropped is the number of groups the publisher reported dropped
 	// (SUBSCRIBE_DROP, moq-lite-05) whose stream never arrived.
 	Dropped uint64
+	// Skipped is the number of groups an ordered moq-lite-05 reader
+	// stopped waiting for: neither their stream nor a report of their drop
+	// arrived within the subscription's latency bound.
+	// Received + Dropped + Skipped is the number of groups published from
+	// Start on.
+	Skipped uint64
 	// Late is the number of group streams that arrived after the track
-	// ended and were refused.
+	// ended, or after an ordered reader had moved past them, and were
+	// refused. A refused group is counted as dropped or skipped, not as
+	// received.
 	Late uint64
 	// Start is the first group the publisher said it would send
 	// (SUBSCRIBE_START, moq-lite-05), valid when HasStart.
@@ -269,6 +288,9 @@ func (r *TrackReader) Stats() TrackReaderStats {
 	for _, d := range r.dropped.r {
 		st.Dropped += d.hi - d.lo + 1 - r.arrived.count(d.lo, d.hi+1)
 	}
+	for _, d := range r.skipped.r {
+		st.Skipped += d.hi - d.lo + 1 - r.dropped.count(d.lo, d.hi+1)
+	}
 	return st
 }
 
@@ -287,7 +309,7 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 				}
 			}
 			g := r.queue[best]
-			if wait, barrier := r.holdLocked(g.seq, barrierDone); wait {
+			if wait, barrier, until := r.holdLocked(g.seq, barrierDone); wait {
 				r.mu.Unlock()
 				if barrier {
 					r.sess.uni.barrier(ctx)
@@ -297,14 +319,13 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 					barrierDone = true
 					continue
 				}
-				select {
-				case <-r.notify:
-				case <-ctx.Done():
-					return nil, ctx.Err()
+				if err := r.waitUntil(ctx, until); err != nil {
+					return nil, err
 				}
 				continue
 			}
 			barrierDone = false
+			r.gapSince = time.Time{}
 			if !r.hasLast || g.seq > r.last {
 				r.last, r.hasLast = g.seq, true
 			}
@@ -334,12 +355,15 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 // because an older group may still arrive. On moq-lite-05 our publishers
 // send, in order, every group from SUBSCRIBE_START on or report it dropped,
 // so the reader waits until the sequences before seq arrived or were
-// dropped (or the track ended, or the groups held back use up the stream credit). On 03 and 04, which have no such
-// accounting, it waits once for the streams the peer opened earlier to be
-// passed on (barrier).
-func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bool) {
+// dropped, or the track ended. Streams can still overtake each other on
+// their way (webtransport-go reads stream headers concurrently), so a count
+// of groups waiting proves nothing; a group missing for longer than the
+// latency bound (until, when it is set) is given up as skipped. On 03 and
+// 04, which have no such accounting, the reader waits once for the streams
+// the peer opened earlier to be passed on (barrier).
+func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bool, until time.Time) {
 	if !r.ordered || r.err != nil {
-		return false, false
+		return false, false, time.Time{}
 	}
 	if r.sess.version >= wire.Lite05 {
 		var expect uint64
@@ -349,22 +373,69 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 		case r.hasStart:
 			expect = r.start
 		}
-		if (r.hasLast || r.hasStart) && (seq <= expect || r.dropped.covers(expect, seq)) {
-			return false, false
+		if (r.hasLast || r.hasStart) && (seq <= expect || r.handled.covers(expect, seq)) {
+			return false, false, time.Time{}
 		}
 		// A gap, or SUBSCRIBE_START (sent before the first group) not read
-		// yet: wait.
-		// A publisher that loses a group without reporting it (one
-		// reset before its header went out, say) must not stall the
-		// track. Once the groups held back take all the stream credit
-		// we give the peer, the missing one cannot be on its way: the
-		// gap is given up.
-		return len(r.queue) < r.sess.uniCredit-1, false
+		// yet.
+		bound := r.latency
+		if bound <= 0 {
+			bound = r.info.MaxLatency
+		}
+		if bound <= 0 {
+			return true, false, time.Time{} // unbounded: wait as long as it takes
+		}
+		now := time.Now()
+		if r.gapSince.IsZero() {
+			r.gapSince = now
+		}
+		if deadline := r.gapSince.Add(bound); now.Before(deadline) {
+			return true, false, deadline
+		}
+		r.skipLocked(expect, seq, bound)
+		return false, false, time.Time{}
 	}
 	if r.hasLast && seq > r.last+1 && !barrierDone {
-		return true, true
+		return true, true, time.Time{}
 	}
-	return false, false
+	return false, false, time.Time{}
+}
+
+// skipLocked gives up the groups of [lo, hi) that neither arrived nor were
+// reported dropped.
+func (r *TrackReader) skipLocked(lo, hi uint64, waited time.Duration) {
+	if !r.hasLast && !r.hasStart {
+		// SUBSCRIBE_START never came: where the track starts is unknown.
+		r.sess.logger.Debug("moqt: no SUBSCRIBE_START within the latency bound, starting at the first group", "broadcast", r.path, "track", r.name, "group", hi)
+		return
+	}
+	for _, gap := range r.handled.gaps(lo, hi) {
+		if !r.skipped.add(gap.lo, gap.hi) || !r.handled.add(gap.lo, gap.hi) {
+			r.sess.protocolViolation("group accounting", errors.New("too many gaps between group sequences"))
+			return
+		}
+		r.sess.logger.Debug("moqt: ordered reader skipping groups that did not arrive within the latency bound",
+			"broadcast", r.path, "track", r.name, "from", gap.lo, "to", gap.hi, "waited", waited)
+	}
+	r.checkEndLocked() // the skipped groups may complete the accounting
+}
+
+// waitUntil waits for a change to the subscription, for ctx, or for
+// deadline (if set).
+func (r *TrackReader) waitUntil(ctx context.Context, deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-r.notify:
+	case <-timeout:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 func (r *TrackReader) wake() {
@@ -384,7 +455,18 @@ func (r *TrackReader) enqueue(g *GroupReader) bool {
 		}
 		return false
 	}
-	if !r.arrived.add(g.seq, g.seq) {
+	if r.ordered && r.hasLast && g.seq <= r.last && r.sess.version >= wire.Lite05 {
+		// The reader moved past it (it was reported dropped, or skipped).
+		r.stats.Late++
+		if !r.handled.has(g.seq) {
+			r.skipped.add(g.seq, g.seq)
+			r.handled.add(g.seq, g.seq)
+			r.checkEndLocked()
+		}
+		r.sess.logger.Debug("moqt: group arrived after the ordered reader moved past it, refusing it", "broadcast", r.path, "track", r.name, "group", g.seq, "next", r.last+1)
+		return false
+	}
+	if !r.arrived.add(g.seq, g.seq) || !r.handled.add(g.seq, g.seq) {
 		r.sess.protocolViolation("group accounting", errors.New("too many gaps between group sequences"))
 		return false
 	}
@@ -416,14 +498,9 @@ func (r *TrackReader) checkEndLocked() {
 }
 
 // accountedLocked reports whether every sequence in [lo, hi) arrived or
-// was dropped.
+// was dropped or skipped.
 func (r *TrackReader) accountedLocked(lo, hi uint64) bool {
-	for _, gap := range r.arrived.gaps(lo, hi) {
-		if !r.dropped.covers(gap.lo, gap.hi+1) {
-			return false
-		}
-	}
-	return true
+	return r.handled.covers(lo, hi)
 }
 
 // Update changes what the subscription asks for (SUBSCRIBE_UPDATE). The
@@ -453,6 +530,7 @@ func (r *TrackReader) Update(ctx context.Context, config *TrackConfig) error {
 	err, closed := r.err, r.closed
 	if err == nil && !closed {
 		r.ordered = config.Ordered
+		r.latency = config.MaxLatency
 	}
 	r.mu.Unlock()
 	if err != nil {
@@ -572,7 +650,7 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 			var m wire.SubscribeDrop
 			if perr = m.Parse(body, v); perr == nil && m.End >= m.Start {
 				r.mu.Lock()
-				if !r.dropped.add(m.Start, m.End) {
+				if !r.dropped.add(m.Start, m.End) || !r.handled.add(m.Start, m.End) {
 					perr = errors.New("too many dropped ranges")
 				}
 				r.wake() // an ordered reader may be waiting for a gap

@@ -39,6 +39,7 @@ type track struct {
 	doneErr error // why the upstream track ended (nil: finished cleanly)
 	merged  moqt.TrackConfig
 	changed chan struct{} // closed and replaced when a group arrives
+	added   uint64        // groups added so far (numbers cached.idx)
 
 	updating chan struct{} // held while an upstream update is merged and sent
 }
@@ -47,7 +48,8 @@ type track struct {
 // relay's cache budget.
 type cached struct {
 	buf   *moqt.GroupBuffer
-	bytes int64 // counted in Relay.cacheBytes
+	bytes int64  // counted in Relay.cacheBytes
+	idx   uint64 // its place in arrival order (track.added when it came)
 }
 
 func newTrack(b *broadcast, name string, first *moqt.TrackConfig) *track {
@@ -118,7 +120,13 @@ func (t *track) run() {
 	r := t.b.relay
 	defer close(t.ended)
 	defer t.uncache()
-	var cfg *moqt.TrackConfig
+	// Until subscribers say what they want (a track info request starts
+	// the track before its first subscription), ask for the groups oldest
+	// first: a subscriber that wants them in order then gets them in
+	// order however quickly the publisher sends them before the update
+	// reaches it, and one that wants the newest first still gets them
+	// newest first from its own queue.
+	cfg := &moqt.TrackConfig{Ordered: true}
 	if t.first != nil {
 		cfg = &moqt.TrackConfig{Priority: t.first.Priority, Ordered: t.first.Ordered, MaxLatency: t.first.MaxLatency}
 	}
@@ -133,9 +141,7 @@ func (t *track) run() {
 	defer r.upstreams.Add(-1)
 	t.mu.Lock()
 	t.up = up
-	if cfg != nil {
-		t.merged = *cfg
-	}
+	t.merged = *cfg
 	t.mu.Unlock()
 	t.info = up.Info()
 	close(t.ready)
@@ -182,6 +188,8 @@ func (t *track) addGroup(c *cached) []*moqt.TrackWriter {
 	if t.latest == nil || c.buf.Sequence() > t.latest.buf.Sequence() {
 		t.latest = c
 	}
+	t.added++
+	c.idx = t.added
 	t.cache = append(t.cache, c)
 	t.evictLocked()
 	close(t.changed)
@@ -274,24 +282,8 @@ func (t *track) cachedLocked(c *cached) bool {
 // at the latest group (from its first frame), or at its StartGroup if that
 // is cached.
 func (t *track) serve(tw *moqt.TrackWriter) {
-	cfg := tw.Config()
-	t.mu.Lock()
-	var start []*moqt.GroupBuffer
-	if cfg.StartGroup != nil {
-		for _, c := range t.cache {
-			if c.buf.Sequence() >= *cfg.StartGroup {
-				start = append(start, c.buf)
-			}
-		}
-	} else if t.latest != nil {
-		start = append(start, t.latest.buf)
-	}
-	t.subs[tw] = struct{}{}
-	t.mu.Unlock()
+	t.join(tw)
 	t.updateUpstream()
-	for _, b := range start {
-		tw.SendGroup(b)
-	}
 	defer func() {
 		t.mu.Lock()
 		delete(t.subs, tw)
@@ -321,6 +313,61 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 	tw.Close()
 }
 
+// join hands tw the groups it starts with and registers it for the ones
+// that follow, in arrival order and without holding the track's lock while
+// calling into tw: the groups that arrive while it is handed the first ones
+// are handed over too before it is registered.
+func (t *track) join(tw *moqt.TrackWriter) {
+	cfg := tw.Config()
+	var send []*moqt.GroupBuffer
+	t.mu.Lock()
+	if cfg.StartGroup != nil {
+		for _, c := range t.cache {
+			if c.buf.Sequence() >= *cfg.StartGroup {
+				send = append(send, c.buf)
+			}
+		}
+	} else if t.latest != nil {
+		send = append(send, t.latest.buf)
+	}
+	seen := t.added
+	for {
+		t.mu.Unlock()
+		for _, b := range send {
+			tw.SendGroup(b)
+		}
+		send = send[:0]
+		t.mu.Lock()
+		if t.added == seen {
+			t.subs[tw] = struct{}{}
+			t.mu.Unlock()
+			return
+		}
+		for _, c := range t.cache {
+			if c.idx > seen && (cfg.StartGroup == nil || c.buf.Sequence() >= *cfg.StartGroup) {
+				send = append(send, c.buf)
+			}
+		}
+		if len(send) == 0 || send[0] != t.cacheAfterLocked(seen) {
+			// Groups came and went before tw could be handed them: it
+			// starts at the oldest one still cached, as a late joiner does.
+			t.b.relay.logger.Debug("relay: groups evicted while a subscriber joined", "broadcast", t.b.path.String(), "track", t.name)
+		}
+		seen = t.added
+	}
+}
+
+// cacheAfterLocked returns the cached group that arrived right after the
+// idx-th, or nil if it is no longer cached.
+func (t *track) cacheAfterLocked(idx uint64) *moqt.GroupBuffer {
+	for _, c := range t.cache {
+		if c.idx == idx+1 {
+			return c.buf
+		}
+	}
+	return nil
+}
+
 // updateUpstream merges what the subscribers ask for and sends it upstream
 // when it changed: the highest priority, ordered if any subscriber asks
 // for order (an ordered subscriber needs the groups to arrive in order),
@@ -340,6 +387,12 @@ func (t *track) updateUpstream() {
 		subs = append(subs, tw)
 	}
 	t.mu.Unlock()
+	if len(subs) == 0 {
+		// Nobody to merge for: the upstream keeps what it was last asked
+		// (asking for the zero config would flip an ordered track to
+		// newest-first while its first subscriber is joining).
+		return
+	}
 	// Their configs are read without holding the track's lock.
 	var m moqt.TrackConfig
 	anyDefault := false
