@@ -39,10 +39,21 @@
 //     stream after SUBSCRIBE_OK, so SUBSCRIBE_DROP is not sent there.)
 //   - Order when asked: an ordered subscription's groups are handed out by
 //     AcceptGroup in sequence order. On moq-lite-05 the reader waits for each
-//     gap to arrive or be reported dropped; on 03/04 it relies on the order
-//     the peer opened the streams, which native QUIC preserves and
-//     webtransport-go (which hands streams over from goroutines of its own)
-//     does not always. Unordered subscriptions get the newest group first.
+//     gap to arrive or be reported dropped; a peer that loses a group
+//     without saying so costs it at most the latency bound, after which the
+//     group is skipped (TrackReaderStats.Skipped: received + dropped +
+//     skipped = published), and a group arriving after the reader moved
+//     past it is refused (Late). On 03/04 it relies on the order the peer
+//     opened the streams, which native QUIC preserves and webtransport-go
+//     (which hands streams over from goroutines of its own) does not
+//     always. Unordered subscriptions get the newest group first.
+//   - Priorities hold on every transport. quic-go has no stream priorities,
+//     so each session schedules its group streams' writes itself: a group's
+//     data goes to the transport only while no more urgent group of the
+//     session has data to send, by the subscriber's TrackConfig.Priority
+//     (higher first), then the publisher's TrackInfo.Priority, then the
+//     subscription's group order. When the connection is the bottleneck the
+//     urgent track gets it; otherwise everything flows.
 //   - Protocol state ends a track. On moq-lite-05 a track ends once
 //     SUBSCRIBE_END is known and every group from SUBSCRIBE_START to it
 //     arrived or was reported dropped. On 03/04 the wire cannot say how many

@@ -328,7 +328,11 @@ func subStats(t *testing.T, p *proc) (received, dropped int) {
 func subStatsFrom(t *testing.T, p *proc) (received, dropped, from int) {
 	t.Helper()
 	for _, l := range p.stderr.all() {
-		if _, err := fmt.Sscanf(l, "moq: %d groups received, %d dropped by the publisher", &received, &dropped); err == nil {
+		var skipped int
+		if _, err := fmt.Sscanf(l, "moq: %d groups received, %d dropped by the publisher, %d skipped", &received, &dropped, &skipped); err == nil {
+			// A skipped group is one the publisher lost without saying so:
+			// it counts as dropped here.
+			dropped += skipped
 			if i := strings.Index(l, "(from group "); i >= 0 {
 				fmt.Sscanf(l[i:], "(from group %d)", &from)
 			}

@@ -73,7 +73,7 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 		if st.HasStart {
 			from = fmt.Sprintf(" (from group %d)", st.Start)
 		}
-		fmt.Fprintf(os.Stderr, "moq: %d groups received, %d dropped by the publisher, %d arrived too late%s\n", st.Received, st.Dropped, st.Late, from)
+		fmt.Fprintf(os.Stderr, "moq: %d groups received, %d dropped by the publisher, %d skipped (never arrived), %d arrived too late%s\n", st.Received, st.Dropped, st.Skipped, st.Late, from)
 	}()
 	fmt.Fprintf(os.Stderr, "moq: subscribed to %s track %q (%s)\n", path, name, sess.Version())
 	out := bufio.NewWriter(os.Stdout)
