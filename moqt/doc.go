@@ -51,9 +51,11 @@
 //     so each session schedules its group streams' writes itself: a group's
 //     data goes to the transport only while no more urgent group of the
 //     session has data to send, by the subscriber's TrackConfig.Priority
-//     (higher first), then the publisher's TrackInfo.Priority, then the
-//     subscription's group order. When the connection is the bottleneck the
-//     urgent track gets it; otherwise everything flows.
+//     (higher first), then the publisher's TrackInfo.Priority. Within a
+//     track, the subscription's group order decides which group's stream is
+//     opened first; open groups of one track share the connection. When the
+//     connection is the bottleneck the urgent track gets it; otherwise
+//     everything flows.
 //   - Protocol state ends a track. On moq-lite-05 a track ends once
 //     SUBSCRIBE_END is known and every group from SUBSCRIBE_START to it
 //     arrived or was reported dropped. On 03/04 the wire cannot say how many

@@ -875,15 +875,15 @@ func (w *TrackWriter) pump(gs *groupSend) {
 	var lastTS uint64
 	n := 0
 	complete := false
-	turn := &sendTurn{w: w, seq: gs.g.Sequence()}
+	turn := &sendTurn{}
 	sched := &w.sess.sched
 	write := func(b []byte) error {
 		for len(b) > 0 {
 			chunk := b[:min(len(b), sendChunk)]
 			w.mu.Lock()
-			sub, ordered := w.config.Priority, w.config.Ordered
+			sub := w.config.Priority
 			w.mu.Unlock()
-			if !sched.acquire(turn, sub, w.info.Priority, ordered, gs.stop, w.ctx.Done()) {
+			if !sched.acquire(turn, sub, w.info.Priority, gs.stop, w.ctx.Done()) {
 				return ErrClosedTrack
 			}
 			_, err := gs.str.Write(chunk)

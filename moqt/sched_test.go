@@ -5,22 +5,18 @@ import (
 	"testing"
 )
 
-// TestSendTurnOrder: subscriber priority first, then the publisher's, then
-// within one track the group order the subscription asked for; groups of
-// different tracks of equal priority are equals.
+// TestSendTurnOrder: subscriber priority first, then the publisher's;
+// equal priorities are equals.
 func TestSendTurnOrder(t *testing.T) {
-	a, b := &TrackWriter{}, &TrackWriter{}
 	tests := []struct {
 		name   string
 		x, y   sendTurn
 		before bool
 	}{
-		{"subscriber priority", sendTurn{w: a, sub: 2}, sendTurn{w: b, sub: 1, pub: 9}, true},
-		{"publisher priority", sendTurn{w: a, sub: 1, pub: 3}, sendTurn{w: b, sub: 1, pub: 2}, true},
-		{"other track, equal", sendTurn{w: a, seq: 1}, sendTurn{w: b, seq: 5}, false},
-		{"unordered: newest first", sendTurn{w: a, seq: 5}, sendTurn{w: a, seq: 4}, true},
-		{"unordered: older waits", sendTurn{w: a, seq: 4}, sendTurn{w: a, seq: 5}, false},
-		{"ordered: oldest first", sendTurn{w: a, seq: 4, ordered: true}, sendTurn{w: a, seq: 5, ordered: true}, true},
+		{"subscriber priority", sendTurn{sub: 2}, sendTurn{sub: 1, pub: 9}, true},
+		{"lower subscriber priority", sendTurn{sub: 1, pub: 9}, sendTurn{sub: 2}, false},
+		{"publisher priority", sendTurn{sub: 1, pub: 3}, sendTurn{sub: 1, pub: 2}, true},
+		{"equal", sendTurn{sub: 1, pub: 1}, sendTurn{sub: 1, pub: 1}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.x.before(&tt.y); got != tt.before {
@@ -34,16 +30,15 @@ func TestSendTurnOrder(t *testing.T) {
 // ends the wait.
 func TestSendSchedulerHolds(t *testing.T) {
 	var s sendScheduler
-	w := &TrackWriter{}
-	hi, lo := &sendTurn{w: w, seq: 2}, &sendTurn{w: w, seq: 1}
-	if !s.acquire(hi, 0, 0, false, nil, nil) {
+	hi, lo := &sendTurn{}, &sendTurn{}
+	if !s.acquire(hi, 2, 0, nil, nil) {
 		t.Fatal("hi not granted")
 	}
-	if !s.acquire(hi, 0, 0, false, nil, nil) { // its next chunk
+	if !s.acquire(hi, 2, 0, nil, nil) { // its next chunk
 		t.Fatal("hi's next chunk not granted")
 	}
 	granted := make(chan bool)
-	go func() { granted <- s.acquire(lo, 0, 0, false, nil, nil) }()
+	go func() { granted <- s.acquire(lo, 1, 0, nil, nil) }()
 	s.mu.Lock() // lo registers, then waits: both are there
 	for len(s.writing) < 2 {
 		s.mu.Unlock()
@@ -63,8 +58,8 @@ func TestSendSchedulerHolds(t *testing.T) {
 	s.release(lo)
 
 	stop := make(chan struct{})
-	s.acquire(hi, 0, 0, false, nil, nil)
-	go func() { granted <- s.acquire(lo, 0, 0, false, stop, nil) }()
+	s.acquire(hi, 2, 0, nil, nil)
+	go func() { granted <- s.acquire(lo, 1, 0, stop, nil) }()
 	close(stop)
 	if <-granted {
 		t.Fatal("lo granted after stop")
