@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/dunglas/httpsfv v1.1.1
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/quic-go/quic-go v0.62.0
 	github.com/quic-go/webtransport-go v0.13.0
 	go.uber.org/goleak v1.3.0

@@ -60,6 +60,9 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		if a.hasHop(req.ExcludeHop) {
 			return // split horizon: never reflect the requester's own broadcasts
 		}
+		if !s.maySubscribe(a.path) {
+			return
+		}
 		mu.Lock()
 		c := pending[a.path]
 		if c == nil {
@@ -80,7 +83,7 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 	defer cancel()
 	nInitial := 0
 	for _, a := range initial {
-		if !a.hasHop(req.ExcludeHop) {
+		if !a.hasHop(req.ExcludeHop) && s.maySubscribe(a.path) {
 			nInitial++
 			mu.Lock()
 			if pending[a.path] == nil { // a change that raced in is newer
@@ -210,6 +213,11 @@ func (s *Session) serveTrackInfo(str quic.Stream, r *wire.Reader) {
 		return
 	}
 	path := joinPath(s.root, cleanPath(req.Broadcast))
+	if !s.maySubscribe(path) {
+		s.logger.Info("moqt: refusing a track request the session may not subscribe to", "broadcast", path, "track", req.Track)
+		resetStream(str, UnauthorizedError)
+		return
+	}
 	info, err := s.trackInfo(path, req.Track)
 	if err != nil {
 		resetStream(str, errCode(err))
@@ -255,6 +263,11 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 	defer s.subscriptionServed()
 
 	path := joinPath(s.root, cleanPath(req.Broadcast))
+	if !s.maySubscribe(path) {
+		s.logger.Info("moqt: refusing a subscription the session may not make", "broadcast", path, "track", req.Track)
+		resetStream(str, UnauthorizedError)
+		return
+	}
 	info, err := s.trackInfo(path, req.Track)
 	if err != nil {
 		s.logger.Debug("moqt: refusing subscription", "broadcast", path, "track", req.Track, "error", err)

@@ -237,6 +237,28 @@ func checkSameOrigin(r *http.Request) bool {
 // SetupHandler. On WebTransport the newest version the client offered is
 // chosen and answered in WT-Protocol.
 func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (*Session, error) {
+	return s.AcceptWith(w, r, &AcceptOptions{Mux: mux})
+}
+
+// AcceptOptions are the settings of a session accepted with AcceptWith.
+type AcceptOptions struct {
+	// Mux is published to the peer; nil means DefaultTrackMux.
+	Mux *TrackMux
+	// Root is the path of Mux the peer sees as its "/"; "" means the
+	// request's Path.
+	Root BroadcastPath
+	// CanSubscribe, if set, reports whether the peer may subscribe to the
+	// broadcast at path (a path of Mux). The announcements of the others
+	// are not shown to the peer, and its subscriptions and track requests
+	// for them are refused with UnauthorizedError.
+	CanSubscribe func(path BroadcastPath) bool
+}
+
+// AcceptWith is Accept with more settings; opts may be nil.
+func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *AcceptOptions) (*Session, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
 	s.init()
 	rw, ok := w.(*setupResponseWriter)
 	if !ok || rw.server != s {
@@ -255,6 +277,10 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 	}
 	if !rw.answer() {
 		return nil, errors.New("moqt: setup request already answered")
+	}
+	root := cleanPath(r.Path)
+	if opts.Root != "" {
+		root = cleanPath(string(opts.Root))
 	}
 	var (
 		conn    quic.Connection
@@ -287,8 +313,9 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 		conn:      conn,
 		version:   version,
 		server:    true,
-		root:      cleanPath(r.Path),
-		mux:       mux,
+		root:      root,
+		mux:       opts.Mux,
+		canSub:    opts.CanSubscribe,
 		config:    s.Config,
 		logger:    s.logger(),
 		origin:    s.origin,

@@ -28,6 +28,7 @@ type Session struct {
 	server  bool
 	root    string // clean path of our mux the peer sees as its "/"
 	mux     *TrackMux
+	canSub  func(BroadcastPath) bool // nil: the peer may subscribe to everything
 	config  *Config
 	logger  *slog.Logger
 	origin  uint64 // our hop ID
@@ -63,6 +64,7 @@ type sessionParams struct {
 	server  bool
 	root    string
 	mux     *TrackMux
+	canSub  func(BroadcastPath) bool
 	config  *Config
 	logger  *slog.Logger
 	origin  uint64
@@ -87,6 +89,7 @@ func newSession(p sessionParams) *Session {
 		server:        p.server,
 		root:          p.root,
 		mux:           p.mux,
+		canSub:        p.canSub,
 		config:        p.config,
 		origin:        p.origin,
 		subscriptions: make(map[uint64]*TrackReader),
@@ -146,6 +149,12 @@ func (s *Session) RemoteAddr() string { return s.conn.RemoteAddr().String() }
 
 // Root returns the path of the TrackMux this session's peer sees as "/".
 func (s *Session) Root() BroadcastPath { return BroadcastPath("/" + s.root) }
+
+// maySubscribe reports whether the peer may subscribe to the broadcast at
+// path (a clean path of our mux).
+func (s *Session) maySubscribe(path string) bool {
+	return s.canSub == nil || s.canSub(BroadcastPath("/"+path))
+}
 
 // Terminate ends the session with code and reason. It does not wait for the
 // session's goroutines.

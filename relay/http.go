@@ -37,9 +37,15 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	announced := func(w http.ResponseWriter, req *http.Request) {
+		acc, ok := r.httpAccess(w, req, req.PathValue("prefix"))
+		if !ok {
+			return
+		}
 		var paths []string
 		for _, a := range r.mux.Announcements(moqt.BroadcastPath(req.PathValue("prefix"))) {
-			paths = append(paths, strings.TrimPrefix(a.BroadcastPath().String(), "/"))
+			if acc.CanSubscribe(a.BroadcastPath()) {
+				paths = append(paths, strings.TrimPrefix(a.BroadcastPath().String(), "/"))
+			}
 		}
 		sort.Strings(paths)
 		w.Header().Set("Content-Type", "text/plain")
@@ -54,6 +60,15 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 		i := strings.LastIndexByte(p, '/')
 		if i < 0 {
 			http.Error(w, "want /fetch/{broadcast}/{track}", http.StatusBadRequest)
+			return
+		}
+		acc, ok := r.httpAccess(w, req, p[:i])
+		if !ok {
+			return
+		}
+		if !acc.CanSubscribe(moqt.BroadcastPath(p[:i])) {
+			r.logger.Info("relay: fetch refused", "remote", req.RemoteAddr, "path", p[:i])
+			http.Error(w, "not allowed to subscribe to "+p[:i], http.StatusForbidden)
 			return
 		}
 		var seq *uint64
@@ -111,6 +126,23 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		mux.ServeHTTP(w, req)
 	})
+}
+
+// httpAccess authorizes an HTTP request about path with its ?jwt=, as a
+// session at that path would be; it answers the refusal itself.
+func (r *Relay) httpAccess(w http.ResponseWriter, req *http.Request, path string) (*Access, bool) {
+	acc, err := r.authorize(&moqt.SetupRequest{Path: "/" + path, URL: req.URL, RemoteAddr: req.RemoteAddr, Request: req})
+	if err == nil {
+		return acc, true
+	}
+	status, reason := http.StatusInternalServerError, "authorization failed"
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		status, reason = ae.Status, ae.Reason
+	}
+	r.logger.Info("relay: HTTP request refused", "remote", req.RemoteAddr, "path", path, "status", status, "reason", err)
+	http.Error(w, reason, status)
+	return nil, false
 }
 
 // ErrNotFound is returned by Fetch for an unknown broadcast, track or group.

@@ -17,7 +17,9 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,9 @@ type Options struct {
 	// Linger is how long an upstream subscription with no subscriber left
 	// is kept before it is cancelled. Default 2s.
 	Linger time.Duration
+	// Auth decides what each session (and each HTTP request) may publish
+	// and subscribe to; nil allows everything. See JWTAuth.
+	Auth Authorizer
 }
 
 func (o *Options) maxLatency() time.Duration {
@@ -151,10 +156,63 @@ func (r *Relay) Stats() Stats {
 	}
 }
 
+// SetupHandler returns the handler that authorizes each setup request with
+// Options.Auth (refusing it with the *AuthError's status and reason),
+// accepts it on srv with the relay's mux, showing the session only what it
+// may subscribe to, and serves it with ServeSessionWith, ending it when its
+// access expires.
+func (r *Relay) SetupHandler(srv *moqt.Server) moqt.SetupHandler {
+	return moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
+		acc, err := r.authorize(req)
+		if err != nil {
+			status, reason := http.StatusUnauthorized, "unauthorized"
+			var ae *AuthError
+			if errors.As(err, &ae) {
+				status, reason = ae.Status, ae.Reason
+			} else {
+				status, reason = http.StatusInternalServerError, "authorization failed"
+			}
+			r.logger.Info("relay: session refused", "remote", req.RemoteAddr, "path", req.Path, "status", status, "reason", err)
+			w.Reject(status, reason)
+			return
+		}
+		opts := &moqt.AcceptOptions{Mux: r.mux}
+		if acc != nil {
+			opts.CanSubscribe = acc.CanSubscribe
+		}
+		sess, err := srv.AcceptWith(w, req, opts)
+		if err != nil {
+			r.logger.Debug("relay: session not accepted", "remote", req.RemoteAddr, "error", err)
+			return
+		}
+		if acc != nil && !acc.Expires.IsZero() {
+			t := time.AfterFunc(time.Until(acc.Expires), func() {
+				r.logger.Info("relay: session's token expired", "remote", req.RemoteAddr, "path", req.Path)
+				sess.Terminate(moqt.UnauthorizedSessionError, "token expired")
+			})
+			context.AfterFunc(sess.Context(), func() { t.Stop() })
+		}
+		r.ServeSessionWith(sess, acc)
+	})
+}
+
+func (r *Relay) authorize(req *moqt.SetupRequest) (*Access, error) {
+	if r.opts.Auth == nil {
+		return nil, nil
+	}
+	return r.opts.Auth.Authorize(req)
+}
+
 // ServeSession relays the broadcasts sess announces: each is published in
 // the relay's mux under the session's root, until its announcement or the
 // session ends. It returns when the session ends.
-func (r *Relay) ServeSession(sess *moqt.Session) {
+func (r *Relay) ServeSession(sess *moqt.Session) { r.ServeSessionWith(sess, nil) }
+
+// ServeSessionWith is ServeSession for a session with access acc (nil:
+// everything): a broadcast it announces outside acc.Publish is not relayed,
+// and the session is ended with UnauthorizedSessionError and a reason that
+// names it (moq-lite cannot refuse one announcement).
+func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 	r.sessions.Add(1)
 	defer r.sessions.Add(-1)
 	ar, err := sess.AcceptAnnounce(sess.Context(), "/")
@@ -174,6 +232,11 @@ func (r *Relay) ServeSession(sess *moqt.Session) {
 			continue
 		}
 		path := moqt.BroadcastPath(string(root) + "/" + string(ann.BroadcastPath()))
+		if !acc.CanPublish(path) {
+			r.logger.Info("relay: refusing a broadcast the session may not publish", "path", clean(string(path)), "remote", sess.RemoteAddr())
+			sess.Terminate(moqt.UnauthorizedSessionError, "not allowed to publish "+clean(string(path)))
+			return
+		}
 		a := ann.WithPath(path)
 		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, remote: ann.BroadcastPath(), ctx: sess.Context()}
 		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())

@@ -60,12 +60,11 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 		Logger:    logger(),
 	}
 	var wg sync.WaitGroup
+	h := r.SetupHandler(srv)
 	srv.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
-		sess, err := srv.Accept(w, req, r.Mux())
-		if err != nil {
-			return
-		}
-		wg.Go(func() { r.ServeSession(sess) })
+		wg.Add(1)
+		defer wg.Done()
+		h.ServeMOQ(w, req)
 	})
 	tc := srv.TLSConfig.Clone()
 	tc.NextProtos = srv.NextProtos(nil)

@@ -66,6 +66,10 @@ func run(args []string) error {
 	cacheBytes := fs.Int64("cache-bytes", 0, "payload bytes cached across all tracks for late joiners and fetches [256 MiB]")
 	maxGroupBytes := fs.Int("max-group-bytes", 0, "largest cached group, bytes; larger groups are aborted [33554432]")
 	maxLatency := fs.Duration("max-latency", 0, "how far behind a subscriber may fall before its old groups are dropped, when neither side says [2s]")
+	authKey := fs.String("auth-key", "", "JWK `file` (moq-token / @moq/token) that verifies the ?jwt= tokens of every connection")
+	authKeyDir := fs.String("auth-key-dir", "", "`directory` of JWK files chosen by the token's kid ({kid}.jwk), read when needed")
+	var authPublic multiFlag
+	fs.Var(&authPublic, "auth-public", "path `prefix` that connections without a token may publish and subscribe to (repeatable; \"\" for everything)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -86,7 +90,23 @@ func run(args []string) error {
 		return err
 	}
 
+	var auth relay.Authorizer
+	switch {
+	case *authKey != "" && *authKeyDir != "":
+		return errors.New("--auth-key and --auth-key-dir exclude each other")
+	case *authKey != "" || *authKeyDir != "" || len(authPublic) > 0:
+		auth = &relay.JWTAuth{Key: *authKey, KeyDir: *authKeyDir, Public: authPublic}
+		if *authKey != "" {
+			if err := relay.CheckKeyFile(*authKey); err != nil {
+				return fmt.Errorf("--auth-key: %w", err)
+			}
+		}
+	default:
+		logger.Warn("moq-relay: no --auth-key, --auth-key-dir or --auth-public: anyone may publish and subscribe to everything")
+	}
+
 	r := relay.New(relay.Options{
+		Auth:          auth,
 		Logger:        logger,
 		CacheGroups:   *cacheGroups,
 		CacheBytes:    *cacheBytes,
@@ -114,14 +134,10 @@ func run(args []string) error {
 		},
 		Logger: logger,
 	}
+	handler := r.SetupHandler(server)
 	server.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
-		sess, err := server.Accept(w, req, r.Mux())
-		if err != nil {
-			logger.Warn("moq-relay: accepting session", "remote", req.RemoteAddr, "error", err)
-			return
-		}
-		logger.Info("moq-relay: session", "remote", sess.RemoteAddr(), "path", req.Path, "version", sess.Version().String())
-		go r.ServeSession(sess)
+		logger.Info("moq-relay: session", "remote", req.RemoteAddr, "path", req.Path)
+		handler.ServeMOQ(w, req)
 	})
 
 	tcp, err := net.Listen("tcp", *listen)
@@ -182,3 +198,9 @@ func loadCertificate(certFile, keyFile string, logger *slog.Logger) (tls.Certifi
 	sum := sha256.Sum256(cert.Certificate[0])
 	return cert, strings.ToLower(hex.EncodeToString(sum[:])), nil
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
