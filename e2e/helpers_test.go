@@ -174,14 +174,14 @@ func freePort() (int, error) {
 // startRelay runs the relay binary on a free port, waits until it serves
 // /health, and stops it with SIGINT at the end of the test, expecting exit
 // status 0.
-func startRelay(t *testing.T) *relayProc {
+func startRelay(t *testing.T, args ...string) *relayProc {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &relayProc{port: port, log: &lineLog{}, done: make(chan struct{})}
-	r.cmd = exec.Command(relayBinary, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "debug")
+	r.cmd = exec.Command(relayBinary, append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "debug"}, args...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("starting the relay: %v", err)

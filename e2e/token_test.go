@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomoq/gomoq/moqt"
+)
+
+// moqToken runs @moq/token's own CLI (the real peer: the tool moq-relay's
+// operators sign tokens with) and returns its stdout.
+func moqToken(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join("node_modules", ".bin", "moq-token"), args...)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("moq-token %v: %v\n%s", args, err, ee.Stderr)
+		}
+		t.Fatalf("moq-token %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestTokensFromMoqToken: keys generated and tokens signed by @moq/token's
+// CLI (HS256 and ES256, the private key and its public half) are accepted
+// by the relay binary; a session without one is refused; publish and
+// subscribe follow the token's put and get, over WebTransport and native
+// QUIC.
+func TestTokensFromMoqToken(t *testing.T) {
+	for _, tc := range []struct{ alg, verifyWith string }{
+		{"HS256", "private"},
+		{"ES256", "public"},
+	} {
+		t.Run(tc.alg, func(t *testing.T) {
+			dir := t.TempDir()
+			key := filepath.Join(dir, "key.jwk")
+			pub := filepath.Join(dir, "key.pub.jwk")
+			args := []string{"generate", "--key", key, "--algorithm", tc.alg}
+			if tc.verifyWith == "public" {
+				args = append(args, "--public", pub)
+			}
+			moqToken(t, args...)
+			relayKey := key
+			if tc.verifyWith == "public" {
+				relayKey = pub
+			}
+			relay := startRelay(t, "--auth-key", relayKey)
+			putTok := moqToken(t, "sign", "--key", key, "--root", "demo", "--publish", "")
+			getTok := moqToken(t, "sign", "--key", key, "--root", "demo", "--subscribe", "alice")
+
+			dial := func(transport, path string, mux *moqt.TrackMux) (*moqt.Session, error) {
+				c := &moqt.Client{TLSConfig: &tls.Config{}, Config: &moqt.Config{Versions: []moqt.Version{moqt.LiteDraft05}}}
+				t.Cleanup(func() { c.Close() })
+				if transport == "quic" {
+					// Native QUIC pins the certificate the way http:// does for WebTransport.
+					hash, err := fetchCertHash(relay)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.TLSConfig = pinnedTLS(hash)
+					return c.Dial(context.Background(), fmt.Sprintf("moqt://127.0.0.1:%d%s", relay.port, path), mux)
+				}
+				return c.Dial(context.Background(), relay.httpURL(path), mux)
+			}
+			for _, transport := range []string{"webtransport", "quic"} {
+				t.Run(transport, func(t *testing.T) {
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					if sess, err := dial(transport, "/demo", nil); err == nil {
+						<-sess.Context().Done() // native QUIC: refused as a close
+						if c := context.Cause(sess.Context()); !strings.Contains(fmt.Sprint(c), "token") {
+							t.Fatalf("a session without a token ended with %v, want a refusal naming the token", c)
+						}
+					} else if !strings.Contains(err.Error(), "401") {
+						t.Fatalf("a session without a token: %v, want 401", err)
+					}
+					mux := moqt.NewTrackMux()
+					mux.PublishFunc(ctx, "/alice", func(tw *moqt.TrackWriter) {
+						gw, err := tw.OpenGroup(ctx, 0)
+						if err != nil {
+							return
+						}
+						gw.WriteFrame(ctx, moqt.NewFrame([]byte("hello")))
+						gw.Close()
+						<-tw.Context().Done()
+					})
+					if _, err := dial(transport, "/demo?jwt="+putTok, mux); err != nil {
+						t.Fatal(err)
+					}
+					sub, err := dial(transport, "/demo?jwt="+getTok, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ar, err := sub.AcceptAnnounce(ctx, "/")
+					if err != nil {
+						t.Fatal(err)
+					}
+					a, err := ar.ReceiveAnnouncement(ctx)
+					if err != nil || a.BroadcastPath() != "/alice" {
+						t.Fatalf("announcement: %v %v", a, err)
+					}
+					tr, err := sub.Subscribe(ctx, "/alice", "t", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gr, err := tr.AcceptGroup(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if f, err := gr.ReadFrame(); err != nil || string(f.Payload) != "hello" {
+						t.Fatalf("frame: %v", err)
+					}
+					// The get token does not allow publishing.
+					bad := moqt.NewTrackMux()
+					bad.PublishFunc(ctx, "/mallory", func(tw *moqt.TrackWriter) { <-tw.Context().Done() })
+					es, err := dial(transport, "/demo?jwt="+getTok, bad)
+					if err != nil {
+						t.Fatal(err)
+					}
+					<-es.Context().Done()
+					if c := context.Cause(es.Context()); !strings.Contains(fmt.Sprint(c), "not allowed to publish") {
+						t.Fatalf("publishing with a get token: session ended with %v", c)
+					}
+				})
+			}
+		})
+	}
+}
+
+// fetchCertHash reads the relay's /certificate.sha256.
+func fetchCertHash(r *relayProc) ([]byte, error) {
+	rsp, err := http.Get(r.httpURL("/certificate.sha256"))
+	if err != nil {
+		return nil, err
+	}
+	defer rsp.Body.Close()
+	b, err := io.ReadAll(rsp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(strings.TrimSpace(string(b)))
+}
+
+// pinnedTLS trusts exactly the certificate whose SHA-256 is hash.
+func pinnedTLS(hash []byte) *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: true, // replaced by the pin below
+		VerifyPeerCertificate: func(certs [][]byte, _ [][]*x509.Certificate) error {
+			if len(certs) == 0 {
+				return errors.New("no certificate")
+			}
+			if sum := sha256.Sum256(certs[0]); !bytes.Equal(sum[:], hash) {
+				return errors.New("certificate does not match /certificate.sha256")
+			}
+			return nil
+		},
+	}
+}
