@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomoq/gomoq/moqt"
 )
@@ -168,5 +169,53 @@ func pinnedTLS(hash []byte) *tls.Config {
 			}
 			return nil
 		},
+	}
+}
+
+// TestBrowserAuth: @moq/net in Chromium connects with ?jwt= (tokens from
+// @moq/token's CLI) and publishes; a browser with a get token watches it;
+// a browser without a token cannot connect.
+func TestBrowserAuth(t *testing.T) {
+	requireBrowser(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.jwk")
+	moqToken(t, "generate", "--key", key, "--algorithm", "ES256")
+	relay := startRelay(t, "--auth-key", key)
+	putTok := moqToken(t, "sign", "--key", key, "--root", "demo", "--publish", "")
+	getTok := moqToken(t, "sign", "--key", key, "--root", "demo", "--subscribe", "")
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			sc := newScenario(t, relay, v)
+			bpath := "auth-" + sc.ws()
+			video := trackSpec{Name: "video", Groups: 3, FramesPerGroup: 4, FrameInterval: 30}
+			pubOpts := sc.publishOpts(bpath, []trackSpec{video}, map[string]any{"holdMs": 200})
+			pubOpts["url"] = relay.httpURL("/demo?jwt=" + putTok)
+			subOpts := sc.consumeOpts(bpath, []string{"video"}, map[string]any{"waitForUnannounceMs": 10000})
+			subOpts["url"] = relay.httpURL("/demo?jwt=" + getTok)
+			run := sc.browser(
+				job{ID: "pub", Fn: "publish", Opts: pubOpts},
+				job{ID: "sub", Fn: "consume", Opts: subOpts},
+				job{ID: "anon", Fn: "connect", Opts: map[string]any{"url": relay.httpURL("/demo"), "version": sc.ws()}},
+			)
+			run.wait(t, 60*time.Second)
+			var pub publishResult
+			run.result(t, "pub", &pub)
+			checkPublished(t, "browser publisher (put token)", &pub, sc.version, video)
+			var sub consumeResult
+			run.result(t, "sub", &sub)
+			checkConsume(t, "browser subscriber (get token)", &sub, sc.version, "video")
+			onWire := sc.version >= moqt.LiteDraft05
+			frames := browserFrames(t, "browser subscriber (get token)", sub.Frames, onWire)
+			checkFrames(t, "browser subscriber (get token)", frames, video, seqs(0, video.Groups), onWire)
+			var anon struct {
+				OK     bool      `json:"ok"`
+				Errors []jsError `json:"errors"`
+			}
+			run.result(t, "anon", &anon)
+			if anon.OK {
+				t.Errorf("a browser without a token connected to an authenticated relay")
+			}
+			t.Logf("browser without a token: %s", mustJSON(anon.Errors))
+		})
 	}
 }
