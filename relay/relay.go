@@ -7,6 +7,14 @@
 // Use it with a moqt.Server:
 //
 //	r := relay.New(relay.Options{Logger: logger})
+//	server.Handler = r.SetupHandler(server)
+//
+// Options.Auth decides what each session may publish and subscribe to;
+// JWTAuth takes moq-relay's tokens (?jwt= with the claims root, put, get
+// and exp).
+//
+// Or, to accept sessions yourself (every session may do everything):
+//
 //	server.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
 //		sess, err := server.Accept(w, req, r.Mux())
 //		if err == nil {

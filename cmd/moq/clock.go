@@ -40,12 +40,16 @@ func runClock(ctx context.Context, args []string) error {
 	}
 	h := newHub()
 	mux := h.publish(ctx, moqt.BroadcastPath(*broadcast), "seconds")
-	sess, err := client.Dial(ctx, c.url, mux)
+	target, err := c.target()
+	if err != nil {
+		return err
+	}
+	sess, err := client.Dial(ctx, target, mux)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	fmt.Fprintf(os.Stderr, "moq: publishing clock %s on %s (%s)\n", moqt.BroadcastPath(*broadcast), c.url, sess.Version())
+	fmt.Fprintf(os.Stderr, "moq: publishing clock %s on %s (%s)\n", moqt.BroadcastPath(*broadcast), c.shown(), sess.Version())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	minute := -1

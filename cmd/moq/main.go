@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,6 +76,7 @@ func main() {
 // common holds the flags every command shares.
 type common struct {
 	url      string
+	jwt      string
 	insecure bool
 	version  string
 	logLevel string
@@ -86,6 +88,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://localhost:4443/", "relay `URL`: http:// (fetch the certificate hash), https:// (WebTransport) or moqt:// (native QUIC)")
+	fs.StringVar(&c.jwt, "jwt", "", "`token` for a relay with authentication, added to the URL as ?jwt= (or put it in --url)")
 	fs.BoolVar(&c.insecure, "tls-insecure", false, "do not verify the server's certificate (self-signed servers)")
 	fs.StringVar(&c.version, "version", "", "moq-lite `version` to offer: moq-lite-03, moq-lite-04 or moq-lite-05 (default: all, newest preferred)")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error")
@@ -114,6 +117,30 @@ func (c *common) client() (*moqt.Client, error) {
 		cl.Config.Versions = []moqt.Version{v}
 	}
 	return cl, nil
+}
+
+// target returns the URL to dial: --url with --jwt added.
+func (c *common) target() (string, error) {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return "", fmt.Errorf("--url: %w", err)
+	}
+	if c.jwt != "" {
+		q := u.Query()
+		q.Set("jwt", c.jwt)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// shown is --url as logs show it: without its query (a token).
+func (c *common) shown() string {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return c.url
+	}
+	u.RawQuery = ""
+	return u.String()
 }
 
 func newFlagSet(name, synopsis string) *flag.FlagSet {

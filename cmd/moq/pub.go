@@ -36,11 +36,15 @@ func runPub(ctx context.Context, args []string) error {
 	pubCtx, unpublish := context.WithCancel(ctx)
 	defer unpublish()
 	mux := h.publish(pubCtx, moqt.BroadcastPath(*broadcast), moqt.TrackName(*track))
-	sess, err := client.Dial(ctx, c.url, mux)
+	target, err := c.target()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "moq: publishing %s track %q on %s (%s)\n", moqt.BroadcastPath(*broadcast), *track, c.url, sess.Version())
+	sess, err := client.Dial(ctx, target, mux)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "moq: publishing %s track %q on %s (%s)\n", moqt.BroadcastPath(*broadcast), *track, c.shown(), sess.Version())
 
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)

@@ -45,7 +45,11 @@ func subscribe(ctx context.Context, c *common, path moqt.BroadcastPath, name moq
 	// Interrupted: end the session, which also ends a group being read.
 	stop := context.AfterFunc(ctx, func() { client.Close() })
 	defer stop()
-	sess, err := client.Dial(ctx, c.url, nil)
+	target, err := c.target()
+	if err != nil {
+		return err
+	}
+	sess, err := client.Dial(ctx, target, nil)
 	if err != nil {
 		return err
 	}
