@@ -219,3 +219,80 @@ func TestBrowserAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestMoqTokenInterop: keys and tokens of our `moq token` and of
+// @moq/token's CLI are interchangeable, both ways.
+func TestMoqTokenInterop(t *testing.T) {
+	dir := t.TempDir()
+	moq := filepath.Join(dir, "moq")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command(goBin, "build", "-o", moq, "./cmd/moq")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/moq: %v\n%s", err, out)
+	}
+	run := func(stdin string, name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%s %v: %v: %s", filepath.Base(name), args, err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	theirs := filepath.Join("node_modules", ".bin", "moq-token")
+	for _, alg := range []string{"HS256", "ES256", "EdDSA", "RS256"} {
+		ours := filepath.Join(dir, alg+".ours.jwk")
+		oursPub := filepath.Join(dir, alg+".ours.pub.jwk")
+		args := []string{"token", "generate", "--key", ours, "--algorithm", alg}
+		verifyKey := ours
+		if alg != "HS256" {
+			args = append(args, "--public", oursPub)
+			verifyKey = oursPub
+		}
+		if _, err := run("", moq, args...); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := run("", moq, "token", "sign", "--key", ours, "--root", "demo", "--publish", "", "--subscribe", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := run(tok, theirs, "verify", "--key", verifyKey, "--root", "demo")
+		if err != nil {
+			t.Errorf("%s: @moq/token does not verify our token with our key: %v", alg, err)
+		} else if !strings.Contains(claims, `"demo"`) || !strings.Contains(claims, `"bob"`) {
+			t.Errorf("%s: @moq/token read our token as %s", alg, claims)
+		}
+
+		theirKey := filepath.Join(dir, alg+".theirs.jwk")
+		if _, err := run("", theirs, "generate", "--key", theirKey, "--algorithm", alg); err != nil {
+			t.Fatal(err)
+		}
+		tok, err = run("", moq, "token", "sign", "--key", theirKey, "--root", "demo", "--subscribe", "")
+		if err != nil {
+			t.Errorf("%s: moq token cannot sign with @moq/token's key: %v", alg, err)
+			continue
+		}
+		if _, err := run(tok, theirs, "verify", "--key", theirKey, "--root", "demo"); err != nil {
+			t.Errorf("%s: @moq/token does not verify our token with its key: %v", alg, err)
+		}
+		tok, err = run("", theirs, "sign", "--key", theirKey, "--root", "demo", "--publish", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims, err := run(tok, moq, "token", "verify", "--key", theirKey, "--root", "demo"); err != nil {
+			t.Errorf("%s: moq token does not verify @moq/token's token: %v", alg, err)
+		} else if !strings.Contains(claims, `"x"`) {
+			t.Errorf("%s: moq token read @moq/token's token as %s", alg, claims)
+		}
+	}
+	// A bad token is refused with a reason, and a non-zero exit.
+	if _, err := run("not.a.token", moq, "token", "verify", "--key", filepath.Join(dir, "HS256.ours.jwk")); err == nil {
+		t.Error("moq token verify accepted garbage")
+	}
+}

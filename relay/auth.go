@@ -157,7 +157,7 @@ func (a *JWTAuth) Authorize(r *moqt.SetupRequest) (*Access, error) {
 	if len(token) > maxToken {
 		return nil, unauthorized("token too long")
 	}
-	claims, err := a.verify(token)
+	claims, err := a.Verify(token)
 	if err != nil {
 		return nil, err
 	}
@@ -167,19 +167,20 @@ func (a *JWTAuth) Authorize(r *moqt.SetupRequest) (*Access, error) {
 // Claims are the claims of a moq-relay token.
 type Claims struct {
 	Root string `json:"root"`
-	Put  grants `json:"put,omitempty"`
-	Get  grants `json:"get,omitempty"`
+	Put  Grants `json:"put,omitempty"`
+	Get  Grants `json:"get,omitempty"`
 	Exp  *int64 `json:"exp,omitempty"`
 	Iat  *int64 `json:"iat,omitempty"`
 }
 
-// grants is a claim that is a string or a list of strings.
-type grants []string
+// Grants is a claim that is a path or a list of paths (as JSON, a string
+// or a list of strings).
+type Grants []string
 
-func (g *grants) UnmarshalJSON(b []byte) error {
+func (g *Grants) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		*g = grants{s}
+		*g = Grants{s}
 		return nil
 	}
 	var l []string
@@ -196,7 +197,7 @@ func (c *Claims) access(path string) (*Access, error) {
 	if !related(root, path) {
 		return nil, unauthorized("the token's root does not match the connection path %q", "/"+path)
 	}
-	scope := func(gs grants) []string {
+	scope := func(gs Grants) []string {
 		var out []string
 		for _, g := range gs {
 			p := join(root, clean(g))
@@ -223,8 +224,8 @@ type jwkKey struct {
 	keyOps []string
 	scope  *struct {
 		Root string `json:"root"`
-		Put  grants `json:"put"`
-		Get  grants `json:"get"`
+		Put  Grants `json:"put"`
+		Get  Grants `json:"get"`
 	}
 }
 
@@ -315,7 +316,9 @@ func (a *JWTAuth) loadKey(kid string) (*jwkKey, error) {
 	return parseKey(b)
 }
 
-func (a *JWTAuth) verify(token string) (*Claims, error) {
+// Verify checks token's signature with the key (Key, or KeyDir by the
+// token's kid), its expiry and its claims, and returns the claims.
+func (a *JWTAuth) Verify(token string) (*Claims, error) {
 	// The header names the key (kid) and the algorithm, which must be the
 	// key's own: parse it, unverified, to find the key.
 	parsed, err := jwt.ParseSigned(token, allAlgorithms)
@@ -352,7 +355,7 @@ func (a *JWTAuth) verify(token string) (*Claims, error) {
 	}
 	if key.scope != nil {
 		sroot := clean(key.scope.Root)
-		within := func(gs, allowed grants) bool {
+		within := func(gs, allowed Grants) bool {
 			for _, g := range gs {
 				p := join(clean(c.Root), clean(g))
 				ok := false

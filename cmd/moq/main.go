@@ -35,6 +35,7 @@ Commands:
   sub    subscribe and print each frame on its own line
   clock  pub|sub a clock broadcast (one frame per second)
   bench  measure relay fan-out against raw quic-go
+  token  generate keys, sign and verify tokens (those of moq-relay and @moq/token)
 
 Run 'moq <command> --help' for the flags of a command.
 `
@@ -56,6 +57,8 @@ func main() {
 		err = runClock(ctx, os.Args[2:])
 	case "bench":
 		err = runBench(ctx, os.Args[2:])
+	case "token":
+		err = runToken(os.Args[2:])
 	case "bench-server": // internal: the server process of bench
 		err = runBenchServer(ctx, os.Args[2:])
 	case "bench-clients": // internal: the clients process of bench
