@@ -42,6 +42,11 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 	}()
 
 	prefix := joinPath(s.root, cleanPath(req.Prefix))
+	if s.canDiscover != nil && !s.canDiscover(BroadcastPath("/"+prefix)) {
+		s.logger.Info("moqt: refusing an announce request the session may not see", "prefix", prefix)
+		resetStream(str, UnauthorizedError)
+		return
+	}
 	// Changes not yet written, one entry per path holding its latest
 	// state, so a mux that churns while the peer reads slowly costs one
 	// entry per broadcast, not one per change.

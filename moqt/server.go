@@ -252,6 +252,11 @@ type AcceptOptions struct {
 	// are not shown to the peer, and its subscriptions and track requests
 	// for them are refused with UnauthorizedError.
 	CanSubscribe func(path BroadcastPath) bool
+	// CanDiscover, if set, reports whether the peer may ask for the
+	// announcements under prefix (a path of Mux); a refused request is
+	// reset with UnauthorizedError, so the peer learns at once that it
+	// will see nothing there.
+	CanDiscover func(prefix BroadcastPath) bool
 }
 
 // AcceptWith is Accept with more settings; opts may be nil.
@@ -316,6 +321,7 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		root:      root,
 		mux:       opts.Mux,
 		canSub:    opts.CanSubscribe,
+		canDisc:   opts.CanDiscover,
 		config:    s.Config,
 		logger:    s.logger(),
 		origin:    s.origin,

@@ -29,9 +29,12 @@ type Session struct {
 	root    string // clean path of our mux the peer sees as its "/"
 	mux     *TrackMux
 	canSub  func(BroadcastPath) bool // nil: the peer may subscribe to everything
-	config  *Config
-	logger  *slog.Logger
-	origin  uint64 // our hop ID
+	// canDiscover reports whether the peer may ask for the announcements
+	// under a prefix (nil: any).
+	canDiscover func(BroadcastPath) bool
+	config      *Config
+	logger      *slog.Logger
+	origin      uint64 // our hop ID
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -65,6 +68,7 @@ type sessionParams struct {
 	root    string
 	mux     *TrackMux
 	canSub  func(BroadcastPath) bool
+	canDisc func(BroadcastPath) bool
 	config  *Config
 	logger  *slog.Logger
 	origin  uint64
@@ -90,6 +94,7 @@ func newSession(p sessionParams) *Session {
 		root:          p.root,
 		mux:           p.mux,
 		canSub:        p.canSub,
+		canDiscover:   p.canDisc,
 		config:        p.config,
 		origin:        p.origin,
 		subscriptions: make(map[uint64]*TrackReader),

@@ -200,8 +200,8 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // first among those waiting. On moq-lite-05 an ordered reader that misses a
 // group waits for it until it arrives or the publisher reports it dropped;
 // a peer that loses a group without saying so costs the reader at most the
-// subscription's latency bound (its MaxLatency, else the publisher's), after
-// which the group is skipped (Stats().Skipped). A group that arrives after
+// subscription's latency bound (its MaxLatency, else the publisher's, else
+// Config.MaxLatency), after which the group is skipped (Stats().Skipped). A group that arrives after
 // an ordered reader moved past it is refused (Stats().Late), so groups are
 // always handed out in sequence order. The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
@@ -378,12 +378,14 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 		}
 		// A gap, or SUBSCRIBE_START (sent before the first group) not read
 		// yet.
+		// The bound a publisher applies: the subscription's, else the
+		// publisher's, else Config.MaxLatency.
 		bound := r.latency
 		if bound <= 0 {
 			bound = r.info.MaxLatency
 		}
 		if bound <= 0 {
-			return true, false, time.Time{} // unbounded: wait as long as it takes
+			bound = r.sess.config.maxLatency()
 		}
 		now := time.Now()
 		if r.gapSince.IsZero() {

@@ -39,6 +39,21 @@ func (a *Access) CanPublish(path moqt.BroadcastPath) bool {
 	return a == nil || covered(a.Publish, clean(string(path)))
 }
 
+// CanDiscover reports whether the session may subscribe to anything under
+// prefix (or above it), so that asking for its announcements makes sense.
+func (a *Access) CanDiscover(prefix moqt.BroadcastPath) bool {
+	if a == nil {
+		return true
+	}
+	p := clean(string(prefix))
+	for _, s := range a.Subscribe {
+		if related(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // CanSubscribe reports whether the session may subscribe to the broadcast
 // at path.
 func (a *Access) CanSubscribe(path moqt.BroadcastPath) bool {

@@ -305,6 +305,16 @@ func TestAuthEnforced(t *testing.T) {
 			}
 		}
 
+		// Asking for announcements where it may see nothing is refused.
+		far, err := sub.AcceptAnnounce(context.Background(), "/bob")
+		if err == nil {
+			_, err = far.ReceiveAnnouncement(context.Background())
+		}
+		var ae *moqt.AnnounceError
+		if !errors.As(err, &ae) || ae.Code != moqt.UnauthorizedError {
+			t.Fatalf("announcements under /bob: %v, want UnauthorizedError", err)
+		}
+
 		// A publisher announcing outside its put is ended with the reason.
 		evil := moqt.NewTrackMux()
 		evil.PublishFunc(ctx, "/bob", func(tw *moqt.TrackWriter) { <-tw.Context().Done() })

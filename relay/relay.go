@@ -187,6 +187,7 @@ func (r *Relay) SetupHandler(srv *moqt.Server) moqt.SetupHandler {
 		opts := &moqt.AcceptOptions{Mux: r.mux}
 		if acc != nil {
 			opts.CanSubscribe = acc.CanSubscribe
+			opts.CanDiscover = acc.CanDiscover
 		}
 		sess, err := srv.AcceptWith(w, req, opts)
 		if err != nil {
