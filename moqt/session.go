@@ -359,9 +359,20 @@ func (o *uniOrder) accepted() uint64 {
 	return i
 }
 
+// setWaker sets the function that wakes the accept loop from its wait. A
+// barrier that came after the loop's last idle call and before this one
+// found no waker: wake the loop at once, so that it looks again.
 func (o *uniOrder) setWaker(f context.CancelFunc) {
 	o.mu.Lock()
 	o.waker = f
+	if f != nil {
+		for _, w := range o.waiters {
+			if !w.known {
+				f()
+				break
+			}
+		}
+	}
 	o.mu.Unlock()
 }
 
