@@ -429,3 +429,40 @@ func TestAuthExpiry(t *testing.T) {
 		t.Fatalf("session ended with %v, want Unauthorized: token expired", c)
 	}
 }
+
+// TestAuthPublicAnonymous: with --auth-public, a session without a token
+// (a moq-lite-03 native QUIC one carries no path, so it is always one) sees
+// and subscribes to the public paths only; a key dir serves tokens by kid.
+func TestAuthPublicAnonymous(t *testing.T) {
+	dir := t.TempDir()
+	k := esKey(t, dir, "k1", true)
+	r := startRelay(t, relay.Options{Auth: &relay.JWTAuth{KeyDir: dir, Public: []string{"open"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mux := moqt.NewTrackMux()
+	for _, name := range []string{"/secret/a", "/open/b"} {
+		mux.PublishFunc(ctx, moqt.BroadcastPath(name), func(tw *moqt.TrackWriter) {
+			gw, _ := tw.OpenGroup(ctx, 0)
+			gw.WriteFrame(ctx, moqt.NewFrame([]byte(name)))
+			gw.Close()
+			<-tw.Context().Done()
+		})
+	}
+	dial(t, r, "webtransport", moqt.LiteDraft05, "/?jwt="+k.sign(t, map[string]any{"root": "", "put": ""}), mux)
+	for _, c := range []struct {
+		transport string
+		v         moqt.Version
+	}{{"quic", moqt.LiteDraft03}, {"webtransport", moqt.LiteDraft05}} {
+		sub := dial(t, r, c.transport, c.v, "/", nil)
+		waitAnnounce(t, sub, "/", "/open/b")
+		tr, err := sub.Subscribe(context.Background(), "/open/b", "t", nil)
+		if err != nil {
+			t.Fatalf("%s %s: public subscription: %v", c.transport, c.v, err)
+		}
+		tr.Close()
+		var se *moqt.SubscribeError
+		if _, err := sub.Subscribe(context.Background(), "/secret/a", "t", nil); !errors.As(err, &se) || se.Code != moqt.UnauthorizedError {
+			t.Fatalf("%s %s: anonymous subscription to /secret/a: %v, want UnauthorizedError", c.transport, c.v, err)
+		}
+	}
+}
