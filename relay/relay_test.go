@@ -86,6 +86,16 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 
 func dial(t testing.TB, r *testRelay, transport string, v moqt.Version, path string, mux *moqt.TrackMux) *moqt.Session {
 	t.Helper()
+	sess, err := dialErr(t, r, transport, v, path, mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+// dialErr dials like dial but returns the error.
+func dialErr(t testing.TB, r *testRelay, transport string, v moqt.Version, path string, mux *moqt.TrackMux) (*moqt.Session, error) {
+	t.Helper()
 	c := &moqt.Client{
 		TLSConfig: &tls.Config{RootCAs: cert.Pool()},
 		Config:    &moqt.Config{Versions: []moqt.Version{v}},
@@ -99,11 +109,7 @@ func dial(t testing.TB, r *testRelay, transport string, v moqt.Version, path str
 	if mux == nil {
 		mux = moqt.NewTrackMux()
 	}
-	sess, err := c.Dial(context.Background(), url, mux)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sess
+	return c.Dial(context.Background(), url, mux)
 }
 
 // leakCheck registers, as the test's last cleanup, a check that every
