@@ -40,6 +40,7 @@ type track struct {
 	merged  moqt.TrackConfig
 	changed chan struct{} // closed and replaced when a group arrives
 	added   uint64        // groups added so far (numbers cached.idx)
+	joined  bool          // a subscriber has joined
 
 	updating chan struct{} // held while an upstream update is merged and sent
 }
@@ -280,7 +281,8 @@ func (t *track) cachedLocked(c *cached) bool {
 
 // serve forwards the track to tw until either ends. A new subscriber starts
 // at the latest group (from its first frame), or at its StartGroup if that
-// is cached.
+// is cached; the track's first subscriber gets every group cached since
+// the upstream subscription started (which its track request started).
 func (t *track) serve(tw *moqt.TrackWriter) {
 	t.join(tw)
 	t.updateUpstream()
@@ -327,6 +329,13 @@ func (t *track) join(tw *moqt.TrackWriter) {
 				send = append(send, c.buf)
 			}
 		}
+	} else if !t.joined {
+		// The first subscriber: the upstream subscription was started for
+		// it (by its track request), so it gets every group since then,
+		// not only the latest (the drop rules still apply).
+		for _, c := range t.cache {
+			send = append(send, c.buf)
+		}
 	} else if t.latest != nil {
 		send = append(send, t.latest.buf)
 	}
@@ -339,6 +348,7 @@ func (t *track) join(tw *moqt.TrackWriter) {
 		send = send[:0]
 		t.mu.Lock()
 		if t.added == seen {
+			t.joined = true
 			t.subs[tw] = struct{}{}
 			t.mu.Unlock()
 			return
