@@ -244,9 +244,6 @@ func (s *Server) Accept(w SetupResponseWriter, r *SetupRequest, mux *TrackMux) (
 type AcceptOptions struct {
 	// Mux is published to the peer; nil means DefaultTrackMux.
 	Mux *TrackMux
-	// Root is the path of Mux the peer sees as its "/"; "" means the
-	// request's Path.
-	Root BroadcastPath
 	// CanSubscribe, if set, reports whether the peer may subscribe to the
 	// broadcast at path (a path of Mux). The announcements of the others
 	// are not shown to the peer, and its subscriptions and track requests
@@ -284,9 +281,6 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		return nil, errors.New("moqt: setup request already answered")
 	}
 	root := cleanPath(r.Path)
-	if opts.Root != "" {
-		root = cleanPath(string(opts.Root))
-	}
 	var (
 		conn    quic.Connection
 		version wire.Version

@@ -133,8 +133,6 @@ type JWTAuth struct {
 	// Public lists the path prefixes that sessions without a token may
 	// publish and subscribe to; "" makes everything public.
 	Public []string
-
-	now func() time.Time // for tests
 }
 
 // maxToken bounds the length of a token.
@@ -244,16 +242,27 @@ type jwkKey struct {
 	}
 }
 
-// parseKey reads a key file's contents: JSON, or base64url of JSON.
-func parseKey(b []byte) (*jwkKey, error) {
-	s := strings.TrimSpace(string(b))
-	if !strings.HasPrefix(s, "{") {
-		dec, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-		if err != nil {
-			return nil, errors.New("key file is neither JSON nor base64url")
-		}
-		s = string(dec)
+// KeyFileJSON returns the JWK JSON of a key file's contents, which
+// moq-token and @moq/token write as JSON or as base64url of the JSON.
+func KeyFileJSON(contents []byte) ([]byte, error) {
+	s := strings.TrimSpace(string(contents))
+	if strings.HasPrefix(s, "{") {
+		return []byte(s), nil
 	}
+	dec, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, errors.New("key file is neither JSON nor base64url")
+	}
+	return dec, nil
+}
+
+// parseKey reads a key file's contents.
+func parseKey(b []byte) (*jwkKey, error) {
+	js, err := KeyFileJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	s := string(js)
 	var extra struct {
 		Kty    string          `json:"kty"`
 		Alg    string          `json:"alg"`
@@ -358,11 +367,7 @@ func (a *JWTAuth) Verify(token string) (*Claims, error) {
 	if err := tok.Claims(key.verifier(), &c); err != nil {
 		return nil, unauthorized("bad token signature or claims")
 	}
-	now := time.Now
-	if a.now != nil {
-		now = a.now
-	}
-	if c.Exp != nil && now().Unix() > *c.Exp {
+	if c.Exp != nil && time.Now().Unix() > *c.Exp {
 		return nil, unauthorized("token expired")
 	}
 	if len(c.Put) == 0 && len(c.Get) == 0 {

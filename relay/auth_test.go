@@ -262,18 +262,7 @@ func TestAuthEnforced(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		pubMux := moqt.NewTrackMux()
-		for _, name := range []string{"/alice", "/bob"} {
-			pubMux.PublishFunc(ctx, moqt.BroadcastPath(name), func(tw *moqt.TrackWriter) {
-				gw, err := tw.OpenGroup(ctx, 0)
-				if err != nil {
-					return
-				}
-				gw.WriteFrame(ctx, moqt.NewFrame([]byte(name)))
-				gw.Close()
-				<-tw.Context().Done()
-			})
-		}
+		pubMux := namedBroadcasts(ctx, "/alice", "/bob")
 		dial(t, r, transport, v, url("/demo", map[string]any{"root": "demo", "put": ""}), pubMux)
 
 		// A subscriber allowed only alice sees only alice, and is refused bob.
@@ -340,15 +329,7 @@ func TestAuthHTTP(t *testing.T) {
 	srv := newHTTPServer(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mux := moqt.NewTrackMux()
-	for _, name := range []string{"/secret/a", "/open/b"} {
-		mux.PublishFunc(ctx, moqt.BroadcastPath(name), func(tw *moqt.TrackWriter) {
-			gw, _ := tw.OpenGroup(ctx, 0)
-			gw.WriteFrame(ctx, moqt.NewFrame([]byte("x")))
-			gw.Close()
-			<-tw.Context().Done()
-		})
-	}
+	mux := namedBroadcasts(ctx, "/secret/a", "/open/b")
 	dial(t, r, "quic", moqt.LiteDraft05, "/?jwt="+k.sign(t, map[string]any{"root": "", "put": ""}), mux)
 	waitAnnounce(t, dial(t, r, "quic", moqt.LiteDraft05, "/?jwt="+k.sign(t, map[string]any{"root": "", "get": ""}), nil), "/", "/secret/a")
 	get := func(path string) (int, string) {
@@ -378,7 +359,7 @@ func TestAuthHTTP(t *testing.T) {
 	if code, _ := get("/announced/secret"); code != http.StatusUnauthorized {
 		t.Fatalf("/announced/secret without a token: %d, want 401", code)
 	}
-	if code, body := get("/fetch/secret/a/t?jwt=" + all); code != 200 || body != "x" {
+	if code, body := get("/fetch/secret/a/t?jwt=" + all); code != 200 || body != "/secret/a" {
 		t.Fatalf("/fetch with a token: %d %q", code, body)
 	}
 	if code, _ := get("/fetch/secret/a/t"); code != http.StatusUnauthorized {
@@ -419,15 +400,7 @@ func TestAuthPublicAnonymous(t *testing.T) {
 	r := startRelay(t, relay.Options{Auth: &relay.JWTAuth{KeyDir: dir, Public: []string{"open"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mux := moqt.NewTrackMux()
-	for _, name := range []string{"/secret/a", "/open/b"} {
-		mux.PublishFunc(ctx, moqt.BroadcastPath(name), func(tw *moqt.TrackWriter) {
-			gw, _ := tw.OpenGroup(ctx, 0)
-			gw.WriteFrame(ctx, moqt.NewFrame([]byte(name)))
-			gw.Close()
-			<-tw.Context().Done()
-		})
-	}
+	mux := namedBroadcasts(ctx, "/secret/a", "/open/b")
 	dial(t, r, "webtransport", moqt.LiteDraft05, "/?jwt="+k.sign(t, map[string]any{"root": "", "put": ""}), mux)
 	for _, c := range []struct {
 		transport string
@@ -445,4 +418,22 @@ func TestAuthPublicAnonymous(t *testing.T) {
 			t.Fatalf("%s %s: anonymous subscription to /secret/a: %v, want UnauthorizedError", c.transport, c.v, err)
 		}
 	}
+}
+
+// namedBroadcasts publishes each named broadcast: any track of it is one
+// group of one frame, the broadcast's name, and stays open until ctx ends.
+func namedBroadcasts(ctx context.Context, names ...string) *moqt.TrackMux {
+	mux := moqt.NewTrackMux()
+	for _, name := range names {
+		mux.PublishFunc(ctx, moqt.BroadcastPath(name), func(tw *moqt.TrackWriter) {
+			gw, err := tw.OpenGroup(ctx, 0)
+			if err != nil {
+				return
+			}
+			gw.WriteFrame(ctx, moqt.NewFrame([]byte(name)))
+			gw.Close()
+			<-tw.Context().Done()
+		})
+	}
+	return mux
 }

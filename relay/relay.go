@@ -195,6 +195,8 @@ func (r *Relay) SetupHandler(srv *moqt.Server) moqt.SetupHandler {
 			return
 		}
 		if acc != nil && !acc.Expires.IsZero() {
+			// The token's exp is the deadline the issuer set for the
+			// session: no protocol event marks it, so a timer does.
 			t := time.AfterFunc(time.Until(acc.Expires), func() {
 				r.logger.Info("relay: session's token expired", "remote", req.RemoteAddr, "path", req.Path)
 				sess.Terminate(moqt.UnauthorizedSessionError, "token expired")

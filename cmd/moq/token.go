@@ -169,16 +169,12 @@ func tokenSign(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := strings.TrimSpace(string(b))
-	if !strings.HasPrefix(s, "{") {
-		dec, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-		if err != nil {
-			return errors.New("--key: neither JSON nor base64url")
-		}
-		s = string(dec)
+	js, err := relay.KeyFileJSON(b)
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
 	}
 	var jwk jose.JSONWebKey
-	if err := jwk.UnmarshalJSON([]byte(s)); err != nil {
+	if err := jwk.UnmarshalJSON(js); err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
 	if jwk.IsPublic() && !isSymmetric(jwk) {
