@@ -393,8 +393,22 @@ type TrackWriter struct {
 type TrackWriterStats struct {
 	Groups  uint64 // groups handed to the writer (OpenGroup, SendGroup)
 	Sent    uint64 // groups sent to their end
-	Dropped uint64 // groups dropped for being too far behind or over budget
+	Dropped uint64 // groups dropped: TooFarBehind + OverBudget + NeverReceived
 	Skipped uint64 // groups outside the subscription's StartGroup..EndGroup, or handed twice
+
+	// TooFarBehind counts the groups dropped for being further behind the
+	// newest group than the subscription's latency bound.
+	TooFarBehind uint64
+	// OverBudget counts the groups dropped because the bytes queued for
+	// the subscriber exceeded Config.MaxTrackBuffer.
+	OverBudget uint64
+	// NeverReceived counts the sequences the writer was never handed that
+	// it reported dropped to a moq-lite-05 subscriber: gaps below a group
+	// sent to an ordered subscriber, and at the end of the track.
+	NeverReceived uint64
+
+	Frames uint64 // frames written to the subscriber's group streams
+	Bytes  uint64 // payload bytes of those frames
 }
 
 // groupSend is a group being written on its stream by its own goroutine.
@@ -444,7 +458,14 @@ func (w *TrackWriter) Config() TrackConfig {
 func (w *TrackWriter) Stats() TrackWriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.stats
+	st := w.stats
+	// The groups being written count their frames in their groupSend
+	// until they end (then in w.stats).
+	for gs := range w.active {
+		st.Frames += uint64(gs.written.Load())
+		st.Bytes += uint64(gs.wbytes.Load())
+	}
+	return st
 }
 
 func (w *TrackWriter) setConfig(c TrackConfig) {
@@ -612,6 +633,7 @@ func (w *TrackWriter) run() {
 				w.handled.add(g.lo, g.hi)
 				w.dropped = append(w.dropped, g)
 				w.stats.Dropped += g.hi - g.lo + 1
+				w.stats.NeverReceived += g.hi - g.lo + 1
 				w.sess.logger.Debug("moqt: reporting groups never received as dropped", "broadcast", w.path, "track", w.name, "from", g.lo, "to", g.hi)
 			}
 		}
@@ -634,6 +656,7 @@ func (w *TrackWriter) run() {
 			gaps = w.handled.gaps(start, end)
 			for _, g := range gaps {
 				w.stats.Dropped += g.hi - g.lo + 1
+				w.stats.NeverReceived += g.hi - g.lo + 1
 			}
 		}
 		w.mu.Unlock()
@@ -742,6 +765,7 @@ func (w *TrackWriter) dropLocked() []*groupSend {
 				t = b.created
 			}
 			if now-t > bound {
+				w.stats.TooFarBehind++
 				w.dropQueuedLocked(b, "too far behind", time.Duration(now-t))
 				continue
 			}
@@ -756,6 +780,7 @@ func (w *TrackWriter) dropLocked() []*groupSend {
 		}
 		t, ok := gs.g.pendingSince(int(gs.written.Load()))
 		if ok && now-t > bound {
+			w.stats.TooFarBehind++
 			cancels = append(cancels, w.dropActiveLocked(gs, "too far behind", time.Duration(now-t)))
 		}
 	}
@@ -777,6 +802,7 @@ func (w *TrackWriter) dropLocked() []*groupSend {
 			break
 		}
 		if oldestSend != nil {
+			w.stats.OverBudget++
 			cancels = append(cancels, w.dropActiveLocked(oldestSend, "over the track buffer budget", 0))
 			continue
 		}
@@ -786,6 +812,7 @@ func (w *TrackWriter) dropLocked() []*groupSend {
 				break
 			}
 		}
+		w.stats.OverBudget++
 		w.dropQueuedLocked(oldest, "over the track buffer budget", 0)
 	}
 	return cancels
@@ -919,6 +946,8 @@ func (w *TrackWriter) pump(gs *groupSend) {
 		if complete {
 			w.stats.Sent++
 		}
+		w.stats.Frames += uint64(n)
+		w.stats.Bytes += uint64(gs.wbytes.Load())
 		w.mu.Unlock()
 		w.signal()
 	}()
