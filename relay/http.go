@@ -15,19 +15,44 @@ import (
 // FetchTimeout bounds how long /fetch waits for a group.
 const FetchTimeout = 10 * time.Second
 
-// HTTPHandler returns the relay's HTTP endpoints, for plain HTTP on TCP next
-// to the QUIC port:
-//   - GET /certificate.sha256: certSHA256 (lowercase hex, no newline), for
-//     browsers to pin a self-signed certificate;
+// HTTPOptions configures HTTPHandlerWith.
+type HTTPOptions struct {
+	// CertSHA256 is the lowercase hex SHA-256 of the relay's certificate,
+	// served at /certificate.sha256.
+	CertSHA256 string
+	// SelfSigned says the certificate is a self-signed development one,
+	// which clients pin by its hash: the landing page then shows the hash
+	// and snippets that pin it. For a certificate clients verify, leave it
+	// false.
+	SelfSigned bool
+}
+
+// HTTPHandler is HTTPHandlerWith for a self-signed certificate whose
+// SHA-256 is certSHA256 (none if "").
+func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
+	return r.HTTPHandlerWith(HTTPOptions{CertSHA256: certSHA256, SelfSigned: certSHA256 != ""})
+}
+
+// HTTPHandlerWith returns the relay's HTTP endpoints, for plain HTTP on
+// TCP next to the QUIC port:
+//   - GET /: a landing page (HTML) that says what this server is, gives
+//     its WebTransport URL (from the request's Host), the certificate hash
+//     when it is self-signed, the live broadcasts (which the page refreshes
+//     from /announced/, passing on its own ?jwt=) and snippets to connect
+//     with @moq/net and the moq CLI;
+//   - GET /certificate.sha256: opts.CertSHA256 (lowercase hex, no
+//     newline), for browsers to pin a self-signed certificate;
 //   - GET /announced/{prefix...}: the active broadcast paths under prefix,
 //     one per line;
 //   - GET /fetch/{broadcast...}/{track}: the payloads of the latest group
 //     (?group=N for a cached group N), concatenated; 404 when unknown;
 //   - GET /health: "ok".
 //
-// Every response allows any origin (CORS *).
-func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
+// Other paths are 404. Every response allows any origin (CORS *).
+func (r *Relay) HTTPHandlerWith(opts HTTPOptions) http.Handler {
+	certSHA256 := opts.CertSHA256
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) { r.serveLanding(w, req, &opts) })
 	mux.HandleFunc("GET /certificate.sha256", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte(certSHA256))

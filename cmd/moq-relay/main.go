@@ -6,10 +6,26 @@
 // With no flags it serves on [::]:4443 with a generated self-signed
 // certificate (valid < 14 days, for localhost, 127.0.0.1 and ::1) whose
 // SHA-256 is served over HTTP at http://localhost:4443/certificate.sha256,
-// which is how browsers and `moq` pin it.
+// which is how browsers and `moq` pin it; http://localhost:4443/ is a
+// landing page with the live broadcasts and how to connect.
 //
 //	go run ./cmd/moq-relay
 //	go run ./cmd/moq-relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
+//	go run ./cmd/moq-relay relay.toml
+//	go run ./cmd/moq-relay --config relay.toml --log-format json
+//
+// Every setting is a key of a TOML config file (moq-relay's sections and
+// keys: [log] level, [server] listen, [server.tls] cert, key and generate,
+// [web.http] listen, [internal] listen, [auth] key, key_dir and public,
+// and ours: [log] format, [server] shutdown_timeout, [limits]), a flag
+// (--listen, --tls-cert, ...) and an environment variable, MOQ_ and the
+// key's path upper-cased with "_" (MOQ_SERVER_LISTEN, MOQ_AUTH_PUBLIC as a
+// comma-separated list). A flag wins over the variable, which wins over
+// the file, which wins over the default. relay.example.toml, next to this
+// file, lists every key with its meaning and default; --help lists the
+// flags and variables; --print-config prints the effective configuration
+// as TOML and exits. Unknown keys and bad values are errors that name the
+// key and its line.
 package main
 
 import (
@@ -18,13 +34,14 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,94 +60,66 @@ func main() {
 }
 
 func run(args []string) error {
-	fs := flag.NewFlagSet("moq-relay", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: moq-relay [flags]\n\nA MoQ (moq-lite 03/04/05) relay for WebTransport and native QUIC clients.\n\nFlags:\n")
-		fs.PrintDefaults()
+	var cfg Config
+	ld, err := loadConfig(&cfg, args, os.LookupEnv, os.Stderr)
+	if errors.Is(err, errHelp) {
+		return nil
 	}
-	listen := fs.String("listen", "[::]:4443", "`address` to serve on: QUIC (WebTransport and native moq-lite) on UDP, HTTP on TCP of the same port")
-	certFile := fs.String("tls-cert", "", "PEM certificate `file` (default: generate a self-signed one for localhost, 127.0.0.1 and ::1)")
-	keyFile := fs.String("tls-key", "", "PEM private key `file` of --tls-cert")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for sessions to drain before closing them")
-	// Limits (0 keeps the library default, shown in brackets).
-	maxSessions := fs.Int("max-sessions", 0, "sessions at once; more are refused [10000]")
-	maxSubs := fs.Int("max-subscriptions", 0, "subscriptions a session may hold open [1024]")
-	maxAnnounce := fs.Int("max-announce-streams", 0, "announcement streams a session may hold open [64]")
-	maxMessage := fs.Int("max-message-size", 0, "largest control message, bytes [65536]")
-	maxFrame := fs.Int("max-frame-size", 0, "largest frame, bytes [16777216]")
-	setupTimeout := fs.Duration("setup-timeout", 0, "time a connection has to set up its session [10s]")
-	idleTimeout := fs.Duration("idle-timeout", 0, "QUIC idle timeout [30s]")
-	maxStreams := fs.Int64("max-streams", 0, "incoming streams of each kind a session may have open at once [1024]")
-	cacheGroups := fs.Int("cache-groups", 0, "groups cached per track [16]")
-	cacheBytes := fs.Int64("cache-bytes", 0, "payload bytes cached across all tracks for late joiners and fetches [256 MiB]")
-	maxGroupBytes := fs.Int("max-group-bytes", 0, "largest cached group, bytes; larger groups are aborted [33554432]")
-	maxLatency := fs.Duration("max-latency", 0, "how far behind a subscriber may fall before its old groups are dropped, when neither side says [2s]")
-	authKey := fs.String("auth-key", "", "JWK `file` (moq-token / @moq/token) that verifies the ?jwt= tokens of every connection")
-	authKeyDir := fs.String("auth-key-dir", "", "`directory` of JWK files chosen by the token's kid ({kid}.jwk), read when needed")
-	var authPublic multiFlag
-	fs.Var(&authPublic, "auth-public", "path `prefix` that connections without a token may publish and subscribe to (repeatable; \"\" for everything)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	if ld.printConfig {
+		return printConfig(os.Stdout, &cfg)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	logger := newLogger(os.Stderr, &cfg)
+	if ld.file != "" {
+		logger.Info("moq-relay: configuration", "file", ld.file)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	cert, hash, err := loadCertificate(*certFile, *keyFile, logger)
+	cert, hash, selfSigned, err := loadCertificate(&cfg, logger)
 	if err != nil {
 		return err
 	}
 
 	var auth relay.Authorizer
-	switch {
-	case *authKey != "" && *authKeyDir != "":
-		return errors.New("--auth-key and --auth-key-dir exclude each other")
-	case *authKey != "" || *authKeyDir != "" || len(authPublic) > 0:
-		auth = &relay.JWTAuth{Key: *authKey, KeyDir: *authKeyDir, Public: authPublic}
-		if *authKey != "" {
-			if err := relay.CheckKeyFile(*authKey); err != nil {
-				return fmt.Errorf("--auth-key: %w", err)
+	if a := cfg.Auth; a.Key != "" || a.KeyDir != "" || len(a.Public) > 0 {
+		auth = &relay.JWTAuth{Key: a.Key, KeyDir: a.KeyDir, Public: a.Public}
+		if a.Key != "" {
+			if err := relay.CheckKeyFile(a.Key); err != nil {
+				return fmt.Errorf("auth.key (%s): %w", ld.from["auth.key"], err)
 			}
 		}
-	default:
-		logger.Warn("moq-relay: no --auth-key, --auth-key-dir or --auth-public: anyone may publish and subscribe to everything")
+	} else {
+		logger.Warn("moq-relay: no auth.key, auth.key_dir or auth.public (--auth-key, --auth-key-dir, --auth-public): anyone may publish and subscribe to everything")
 	}
 
+	lim := &cfg.Limits
 	r := relay.New(relay.Options{
 		Auth:          auth,
 		Logger:        logger,
-		CacheGroups:   *cacheGroups,
-		CacheBytes:    *cacheBytes,
-		MaxGroupBytes: *maxGroupBytes,
-		MaxLatency:    *maxLatency,
+		CacheGroups:   lim.CacheGroups,
+		CacheBytes:    lim.CacheBytes,
+		MaxGroupBytes: lim.MaxGroupBytes,
+		MaxLatency:    time.Duration(lim.MaxLatency),
 	})
 	defer r.Close()
 	server := &moqt.Server{
-		Addr:      *listen,
+		Addr:      cfg.Server.Listen,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
 		QUICConfig: &quic.Config{
-			MaxIdleTimeout:        *idleTimeout,
-			MaxIncomingStreams:    *maxStreams,
-			MaxIncomingUniStreams: *maxStreams,
+			MaxIdleTimeout:        time.Duration(lim.IdleTimeout),
+			MaxIncomingStreams:    lim.MaxStreams,
+			MaxIncomingUniStreams: lim.MaxStreams,
 		},
 		Config: &moqt.Config{
 			// Browsers connect from pages served elsewhere.
 			CheckHTTPOrigin:    func(*http.Request) bool { return true },
-			SetupTimeout:       *setupTimeout,
-			MaxMessageSize:     *maxMessage,
-			MaxFrameSize:       *maxFrame,
-			MaxSubscriptions:   *maxSubs,
-			MaxAnnounceStreams: *maxAnnounce,
-			MaxSessions:        *maxSessions,
+			SetupTimeout:       time.Duration(lim.SetupTimeout),
+			MaxMessageSize:     lim.MaxMessageSize,
+			MaxFrameSize:       lim.MaxFrameSize,
+			MaxSubscriptions:   lim.MaxSubscriptions,
+			MaxAnnounceStreams: lim.MaxAnnounceStreams,
+			MaxSessions:        lim.MaxSessions,
 		},
 		Logger: logger,
 	}
@@ -140,21 +129,51 @@ func run(args []string) error {
 		handler.ServeMOQ(w, req)
 	})
 
-	tcp, err := net.Listen("tcp", *listen)
+	tcp, err := net.Listen("tcp", cfg.httpListen())
 	if err != nil {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
-	httpServer := &http.Server{Handler: r.HTTPHandler(hash), ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{{
+		Handler:           r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}}
+	listeners := []net.Listener{tcp}
+	var internalAddr string
+	if cfg.Internal.Listen != "" {
+		l, err := net.Listen("tcp", cfg.Internal.Listen)
+		if err != nil {
+			tcp.Close()
+			return fmt.Errorf("internal listener: %w", err)
+		}
+		internalAddr = l.Addr().String()
+		servers = append(servers, &http.Server{Handler: internalMux(), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, l)
+	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 1+len(servers))
 	go func() { errc <- server.ListenAndServe() }()
-	go func() { errc <- httpServer.Serve(tcp) }()
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
 
+	// The QUIC port: the HTTP listener's when they share the address (so
+	// that port 0 shows the port picked), else the one configured.
 	port := tcp.Addr().(*net.TCPAddr).Port
-	logger.Info("moq-relay: listening",
-		"url", fmt.Sprintf("https://localhost:%d/", port),
+	quicPort := strconv.Itoa(port)
+	if cfg.Web.HTTP.Listen != "" && cfg.Web.HTTP.Listen != cfg.Server.Listen {
+		if _, p, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
+			quicPort = p
+		}
+	}
+	attrs := []any{
+		"url", fmt.Sprintf("https://localhost:%s/", quicPort),
 		"http", fmt.Sprintf("http://localhost:%d/certificate.sha256", port),
-		"cert_sha256", hash)
+		"cert_sha256", hash,
+	}
+	if internalAddr != "" {
+		attrs = append(attrs, "internal", "http://"+internalAddr+"/health")
+	}
+	logger.Info("moq-relay: listening", attrs...)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -164,12 +183,16 @@ func run(args []string) error {
 		logger.Info("moq-relay: shutting down", "signal", s.String())
 	case err := <-errc:
 		server.Close()
-		httpServer.Close()
+		for _, s := range servers {
+			s.Close()
+		}
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
 	defer cancel()
-	httpServer.Shutdown(ctx)
+	for _, s := range servers {
+		s.Shutdown(ctx)
+	}
 	if err := server.Shutdown(ctx); err != nil {
 		logger.Warn("moq-relay: shutdown", "error", err)
 	}
@@ -177,30 +200,44 @@ func run(args []string) error {
 	return nil
 }
 
-// loadCertificate loads the certificate files, or generates a self-signed
-// certificate when none are given. It returns the certificate's SHA-256.
-func loadCertificate(certFile, keyFile string, logger *slog.Logger) (tls.Certificate, string, error) {
-	if certFile == "" && keyFile == "" {
-		c, err := selfsign.Generate([]string{"localhost", "127.0.0.1", "::1"}, 0)
-		if err != nil {
-			return tls.Certificate{}, "", err
-		}
-		logger.Info("moq-relay: generated a self-signed certificate", "hosts", "localhost,127.0.0.1,::1", "expires", c.NotAfter.Format(time.RFC3339))
-		return c.TLS, c.SHA256, nil
+// newLogger returns the logger of [log] level and format, writing to w.
+func newLogger(w io.Writer, cfg *Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.Level(cfg.Log.Level)}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	if certFile == "" || keyFile == "" {
-		return tls.Certificate{}, "", errors.New("--tls-cert and --tls-key go together")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, "", fmt.Errorf("loading certificate: %w", err)
-	}
-	sum := sha256.Sum256(cert.Certificate[0])
-	return cert, strings.ToLower(hex.EncodeToString(sum[:])), nil
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// multiFlag is a repeatable string flag.
-type multiFlag []string
+// internalMux returns the handler of the internal listener ([internal]
+// listen): the endpoints for operators, kept off the public HTTP
+// listener. Add them here.
+func internalMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+// loadCertificate loads server.tls.cert and key, or generates a
+// self-signed certificate for server.tls.generate when they are not set.
+// It returns the certificate's SHA-256 and whether it is self-signed.
+func loadCertificate(cfg *Config, logger *slog.Logger) (cert tls.Certificate, sha string, selfSigned bool, err error) {
+	t := &cfg.Server.TLS
+	if t.Cert == "" {
+		c, err := selfsign.Generate(t.Generate, 0)
+		if err != nil {
+			return tls.Certificate{}, "", false, err
+		}
+		logger.Info("moq-relay: generated a self-signed certificate", "hosts", strings.Join(t.Generate, ","), "expires", c.NotAfter.Format(time.RFC3339))
+		return c.TLS, c.SHA256, true, nil
+	}
+	cert, err = tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return tls.Certificate{}, "", false, fmt.Errorf("loading certificate: %w", err)
+	}
+	sum := sha256.Sum256(cert.Certificate[0])
+	return cert, strings.ToLower(hex.EncodeToString(sum[:])), false, nil
+}

@@ -1,0 +1,46 @@
+package relay
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+)
+
+//go:embed landing.html
+var landingHTML string
+
+var landingTemplate = template.Must(template.New("landing").Parse(landingHTML))
+
+// landingData is what the landing page shows; html/template escapes all of
+// it (the host comes from the request).
+type landingData struct {
+	Host   string // the request's Host: the relay as the browser reached it
+	CLIURL string // the URL the moq CLI connects to
+	Hash   string // the self-signed certificate's SHA-256, else ""
+	Auth   bool   // the relay checks tokens
+}
+
+// serveLanding serves GET /: what this server is, its URLs, the
+// certificate hash of a self-signed certificate, the live broadcasts
+// (refreshed by the page from /announced/) and snippets to connect.
+func (r *Relay) serveLanding(w http.ResponseWriter, req *http.Request, opts *HTTPOptions) {
+	d := landingData{Host: req.Host, Auth: r.opts.Auth != nil}
+	if d.Host == "" {
+		d.Host = "localhost"
+	}
+	// A self-signed certificate is pinned by its hash: the CLI's http://
+	// URL fetches it from /certificate.sha256. A real one is verified.
+	d.CLIURL = "https://" + d.Host + "/"
+	if opts.SelfSigned {
+		d.Hash = opts.CertSHA256
+		d.CLIURL = "http://" + d.Host + "/"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// Everything is inline; the page talks only to this server.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := landingTemplate.Execute(w, &d); err != nil {
+		r.logger.Debug("relay: landing page", "remote", req.RemoteAddr, "error", err)
+	}
+}
