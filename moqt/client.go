@@ -60,7 +60,10 @@ func (c *Client) init() {
 //     from http://host:port/certificate.sha256 (as moq-relay serves it),
 //     then dials WebTransport trusting exactly that certificate;
 //   - "moqt://host:port/path" dials native QUIC (the path reaches the server
-//     in the moq-lite-05 SETUP; earlier versions carry none).
+//     in the moq-lite-05 SETUP; earlier versions carry none);
+//   - "ws://host:port/path" and "wss://host:port/path" dial QMux over a
+//     WebSocket (what browsers without WebTransport use; see
+//     Server.ServeWebSocket), with TLSConfig for wss.
 //
 // The newest version both sides support is negotiated.
 func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Session, error) {
@@ -109,6 +112,10 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 			return nil, fmt.Errorf("moqt: server selected no supported version (WT-Protocol %q)", p)
 		}
 		version = v
+	case "ws", "wss":
+		if conn, version, err = c.dialWebSocket(ctx, u); err != nil {
+			return nil, err
+		}
 	case "moqt":
 		host := u.Host
 		if u.Port() == "" {

@@ -601,7 +601,13 @@ func TestPriorityHolds(t *testing.T) {
 			t.Fatalf("hi %d bytes, lo %d, want %d each", hiBytes, loBytes.Load()+frame, size)
 		}
 		t.Logf("lo had %d KiB when hi ended", loAtHiEnd>>10)
-		if limit := int64(2*window + 4*16<<10); loAtHiEnd > limit {
+		limit := int64(2*window + 4*16<<10)
+		if transport == "websocket" {
+			// QMux buffers up to 64 KiB per stream beyond the window
+			// before Write blocks: in flight too, twice.
+			limit += 2 * 64 << 10
+		}
+		if loAtHiEnd > limit {
 			t.Fatalf("lo got %d KiB while hi (higher priority) had data, want at most %d KiB", loAtHiEnd>>10, limit>>10)
 		}
 	})

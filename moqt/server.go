@@ -285,7 +285,13 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		conn    quic.Connection
 		version wire.Version
 	)
-	if rw.http != nil {
+	if rw.ws != nil {
+		c, v, err := s.acceptWebSocket(rw, r)
+		if err != nil {
+			return nil, err
+		}
+		conn, version = c, v
+	} else if rw.http != nil {
 		version = wire.Version(newestVersion(r.Versions, s.Config.versions()))
 		// webtransport-go answers the first offered protocol it supports:
 		// offer it only the one we chose.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -38,8 +39,9 @@ func testLogger(t testing.TB) *slog.Logger {
 // testServer runs a Server on a loopback port with handler as its router.
 type testServer struct {
 	*moqt.Server
-	addr string
-	done chan error
+	addr   string
+	wsAddr string // TCP address serving ServeWebSocket
+	done   chan error
 }
 
 func startServer(t testing.TB, handler func(*moqt.Server) moqt.SetupHandler, config *moqt.Config) *testServer {
@@ -55,19 +57,27 @@ func startServer(t testing.TB, handler func(*moqt.Server) moqt.SetupHandler, con
 	ln, closeTransport := quictest.ListenLoopback(t, tc, srv.QUICListenConfig())
 	ts := &testServer{Server: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- srv.ServeQUICListener(ln) }()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeWebSocket(w, r)
+	}))
+	ts.wsAddr = hs.Listener.Addr().String()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-ts.done; !errors.Is(err, moqt.ErrServerClosed) {
 			t.Errorf("ServeQUICListener returned %v, want ErrServerClosed", err)
 		}
+		hs.Close()
 		closeTransport()
 	})
 	return ts
 }
 
 func (ts *testServer) url(transport, path string) string {
-	if transport == "quic" {
+	switch transport {
+	case "quic":
 		return "moqt://" + ts.addr + path
+	case "websocket":
+		return "ws://" + ts.wsAddr + path
 	}
 	return "https://" + ts.addr + path
 }
@@ -84,7 +94,7 @@ func newClient(t testing.TB, v moqt.Version) *moqt.Client {
 
 // forEach runs f for every transport and version.
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
-	for _, transport := range []string{"quic", "webtransport"} {
+	for _, transport := range []string{"quic", "webtransport", "websocket"} {
 		for _, v := range moqt.SupportedVersions() {
 			t.Run(transport+"/"+v.String(), func(t *testing.T) {
 				leakCheck(t)
@@ -332,6 +342,13 @@ func TestUnknownPathRejected(t *testing.T) {
 			return router
 		}, nil)
 		_, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/unknown"), nil)
+		if transport == "websocket" {
+			// Refused before the upgrade, with the reason in the body.
+			if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "no handler for path") {
+				t.Fatalf("Dial to unknown path: %v, want a 404 saying why", err)
+			}
+			return
+		}
 		if transport == "webtransport" {
 			if err == nil || !strings.Contains(err.Error(), "404") {
 				t.Fatalf("Dial to unknown path: %v, want a 404 error", err)

@@ -61,7 +61,8 @@ type SetupResponseWriter interface {
 // handlers.
 type setupResponseWriter struct {
 	server *Server
-	http   http.ResponseWriter // WebTransport
+	http   http.ResponseWriter // WebTransport and WebSocket
+	ws     []wsOffer           // WebSocket: the subprotocols offered that we speak
 	conn   quic.Connection     // native QUIC
 	ver    wire.Version        // native QUIC: negotiated by ALPN
 

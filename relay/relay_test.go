@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,8 @@ func logger() *slog.Logger {
 
 type testRelay struct {
 	*relay.Relay
-	addr string
+	addr     string // UDP: QUIC and WebTransport
+	httpAddr string // TCP: the HTTP endpoints and WebSocket
 }
 
 func startRelay(t testing.TB, opts relay.Options) *testRelay {
@@ -51,7 +53,9 @@ func startRelay(t testing.TB, opts relay.Options) *testRelay {
 
 func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRelay {
 	t.Helper()
-	opts.Logger = logger()
+	if opts.Logger == nil {
+		opts.Logger = logger()
+	}
 	r := relay.New(opts)
 	cfg.CheckHTTPOrigin = func(*http.Request) bool { return true }
 	srv := &moqt.Server{
@@ -74,14 +78,18 @@ func startRelayWith(t testing.TB, opts relay.Options, cfg *moqt.Config) *testRel
 		srv.ServeQUICListener(ln)
 		close(done)
 	}()
+	// The HTTP side, as moq-relay serves it: WebSocket upgrades at any
+	// path, the HTTP endpoints otherwise.
+	hs := httptest.NewServer(r.WebSocketHandler(srv, r.HTTPHandler(cert.SHA256)))
 	t.Cleanup(func() {
 		srv.Close()
 		<-done
 		wg.Wait()
+		hs.Close()
 		r.Close()
 		closeTransport()
 	})
-	return &testRelay{Relay: r, addr: ln.Addr().String()}
+	return &testRelay{Relay: r, addr: ln.Addr().String(), httpAddr: hs.Listener.Addr().String()}
 }
 
 func dial(t testing.TB, r *testRelay, transport string, v moqt.Version, path string, mux *moqt.TrackMux) *moqt.Session {
@@ -103,8 +111,11 @@ func dialErr(t testing.TB, r *testRelay, transport string, v moqt.Version, path 
 	}
 	t.Cleanup(func() { c.Close() })
 	url := "https://" + r.addr + path
-	if transport == "quic" {
+	switch transport {
+	case "quic":
 		url = "moqt://" + r.addr + path
+	case "websocket":
+		url = "ws://" + r.httpAddr + path
 	}
 	if mux == nil {
 		mux = moqt.NewTrackMux()
@@ -120,7 +131,7 @@ func leakCheck(t *testing.T) {
 }
 
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
-	for _, transport := range []string{"quic", "webtransport"} {
+	for _, transport := range []string{"quic", "webtransport", "websocket"} {
 		for _, v := range moqt.SupportedVersions() {
 			t.Run(transport+"/"+v.String(), func(t *testing.T) {
 				leakCheck(t)
