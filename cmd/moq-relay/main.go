@@ -134,7 +134,9 @@ func run(args []string) error {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
 	servers := []*http.Server{{
-		Handler:           r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned}),
+		// WebSocket upgrades (QMux: Safari, iOS, UDP-blocked networks)
+		// at any path; the HTTP endpoints otherwise.
+		Handler:           r.WebSocketHandler(server, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned})),
 		ReadHeaderTimeout: 10 * time.Second,
 	}}
 	listeners := []net.Listener{tcp}
