@@ -117,6 +117,8 @@ type Relay struct {
 	dropped     atomic.Int64 // groups dropped for subscribers (ended subscriptions)
 	cacheBytes  atomic.Int64 // payload bytes cached
 	fetches     atomic.Int64 // HTTP fetches served
+
+	perSession sync.Map // *moqt.Session → *sessionStats
 }
 
 // New returns a Relay.
@@ -226,6 +228,12 @@ func (r *Relay) ServeSession(sess *moqt.Session) { r.ServeSessionWith(sess, nil)
 func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 	r.sessions.Add(1)
 	defer r.sessions.Add(-1)
+	st := r.sessionStats(sess)
+	start := time.Now()
+	defer func() {
+		<-sess.Context().Done()
+		r.logSessionEnd(sess, st, time.Since(start))
+	}()
 	ar, err := sess.AcceptAnnounce(sess.Context(), "/")
 	if err != nil {
 		r.logger.Debug("relay: session announces nothing", "remote", sess.RemoteAddr(), "error", err)
@@ -249,7 +257,7 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 			return
 		}
 		a := ann.WithPath(path)
-		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, remote: ann.BroadcastPath(), ctx: sess.Context()}
+		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, stats: st, remote: ann.BroadcastPath(), ctx: sess.Context()}
 		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
 		r.mux.Announce(a, b)
 		r.wg.Add(1)
@@ -276,6 +284,7 @@ type broadcast struct {
 	relay  *Relay
 	path   moqt.BroadcastPath
 	sess   *moqt.Session
+	stats  *sessionStats      // the publishing session's
 	remote moqt.BroadcastPath // in the publishing session's namespace
 	ctx    context.Context    // the publishing session's: tracks cannot outlive it
 
@@ -348,6 +357,7 @@ func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
 	}
 	b.relay.subscribers.Add(1)
 	defer b.relay.subscribers.Add(-1)
+	b.relay.sessionStats(tw.Session()).serving(tw)
 	t.serve(tw)
 }
 
@@ -368,4 +378,83 @@ func (b *broadcast) close() {
 			t.stop()
 		}
 	}
+}
+
+// sessionStats counts a session's traffic through the relay, for the line
+// logged when it ends. What it receives is counted with atomic adds as it
+// arrives; what it is sent is read from its subscriptions' TrackWriter
+// stats.
+type sessionStats struct {
+	groupsIn atomic.Int64 // groups of its broadcasts
+	bytesIn  atomic.Int64 // payload bytes of those groups
+
+	mu    sync.Mutex
+	subs  map[*moqt.TrackWriter]struct{} // subscriptions being served
+	ended moqt.TrackWriterStats          // sums of those that ended (Sent, Bytes, Dropped)
+}
+
+// sessionStats returns the counters of sess, created on first use (its
+// subscriptions may be served before ServeSessionWith runs) and forgotten
+// when it ends.
+func (r *Relay) sessionStats(sess *moqt.Session) *sessionStats {
+	if v, ok := r.perSession.Load(sess); ok {
+		return v.(*sessionStats)
+	}
+	st := &sessionStats{subs: make(map[*moqt.TrackWriter]struct{})}
+	if v, loaded := r.perSession.LoadOrStore(sess, st); loaded {
+		return v.(*sessionStats)
+	}
+	context.AfterFunc(sess.Context(), func() { r.perSession.Delete(sess) })
+	return st
+}
+
+// serving counts tw's groups and bytes as sent to its session, until its
+// sender is done (its Context ends once it sent the track's end).
+func (st *sessionStats) serving(tw *moqt.TrackWriter) {
+	st.mu.Lock()
+	st.subs[tw] = struct{}{}
+	st.mu.Unlock()
+	context.AfterFunc(tw.Context(), func() {
+		s := tw.Stats()
+		st.mu.Lock()
+		delete(st.subs, tw)
+		st.ended.Sent += s.Sent
+		st.ended.Bytes += s.Bytes
+		st.ended.Dropped += s.Dropped
+		st.mu.Unlock()
+	})
+}
+
+// out returns the groups sent in full, the payload bytes sent, and the
+// groups dropped, over the session's subscriptions.
+func (st *sessionStats) out() (groups, bytes, dropped uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	groups, bytes, dropped = st.ended.Sent, st.ended.Bytes, st.ended.Dropped
+	for tw := range st.subs {
+		s := tw.Stats()
+		groups, bytes, dropped = groups+s.Sent, bytes+s.Bytes, dropped+s.Dropped
+	}
+	return groups, bytes, dropped
+}
+
+// logSessionEnd logs the one line that says a session ended: who, how
+// long, what went through, and why it ended.
+func (r *Relay) logSessionEnd(sess *moqt.Session, st *sessionStats, d time.Duration) {
+	groupsOut, bytesOut, dropped := st.out()
+	reason := "closed"
+	if err := context.Cause(sess.Context()); err != nil {
+		reason = err.Error()
+	}
+	r.logger.Info("relay: session ended",
+		"remote", sess.RemoteAddr(),
+		"path", sess.Root().String(),
+		"version", sess.Version().String(),
+		"duration", d,
+		"groups_in", st.groupsIn.Load(),
+		"bytes_in", st.bytesIn.Load(),
+		"groups_out", groupsOut,
+		"bytes_out", bytesOut,
+		"groups_dropped_out", dropped,
+		"reason", reason)
 }

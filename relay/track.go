@@ -174,6 +174,7 @@ func (t *track) run() {
 		c := &cached{buf: buf}
 		subs := t.addGroup(c)
 		r.groups.Add(1)
+		t.b.stats.groupsIn.Add(1)
 		for _, tw := range subs {
 			tw.SendGroup(buf)
 		}
@@ -257,6 +258,7 @@ func (t *track) readGroup(c *cached, gr *moqt.GroupReader) {
 			c.buf.Abort(moqt.CancelledError)
 			return
 		}
+		t.b.stats.bytesIn.Add(int64(len(f.Payload))) // before subscribers can see the frame
 		c.buf.Append(f)
 		r.frames.Add(1)
 		r.bytes.Add(int64(len(f.Payload)))

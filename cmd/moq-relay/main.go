@@ -26,6 +26,9 @@
 // flags and variables; --print-config prints the effective configuration
 // as TOML and exits. Unknown keys and bad values are errors that name the
 // key and its line.
+//
+// The log (text or JSON, [log] format) has one line per session end with
+// its duration, groups and bytes in and out, and the close reason.
 package main
 
 import (
