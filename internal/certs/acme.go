@@ -307,8 +307,9 @@ func (a *ACME) tcpConfig() *tls.Config {
 
 // HTTPHandler returns the HTTP-01 challenge responder, for a plain HTTP
 // listener on port 80, and enables HTTP-01 from then on. Requests other than
-// ACME challenges get 404 Not Found. With HTTPListen set, Run serves it and
-// HTTP-01 is enabled from the start.
+// ACME challenges get 404 Not Found, challenges for hosts not in Hosts 403
+// Forbidden. With HTTPListen set, Run serves it and HTTP-01 is enabled from
+// the start.
 func (a *ACME) HTTPHandler() http.Handler {
 	m, err := a.manager()
 	if err != nil {
@@ -316,7 +317,17 @@ func (a *ACME) HTTPHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		})
 	}
-	return m.HTTPHandler(http.NotFoundHandler())
+	h := m.HTTPHandler(http.NotFoundHandler())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the Host header against Hosts as it is; a
+		// validation request may name the port ("relay.example.com:80",
+		// as Pebble's does).
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			r = r.Clone(r.Context())
+			r.Host = host
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Run serves HTTP-01 challenges on HTTPListen until ctx is done, then

@@ -93,7 +93,7 @@ func TestFilesRotation(t *testing.T) {
 	if err := fx.files.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	srv := startEchoServers(t, TCPConfig(fx.files), QUICConfig(fx.files, "test"))
+	srv := startEchoServers(t, nil, TCPConfig(fx.files), QUICConfig(fx.files, "test"))
 
 	tls1 := dialTLS(t, srv.tcp, "localhost", fx.ca.pool)
 	quic1 := dialQUIC(t, srv.quic, "localhost", fx.ca.pool)
@@ -218,7 +218,7 @@ func TestFilesPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, loads, "load of certificate 1")
-	srv := startEchoServers(t, TCPConfig(fx.files), QUICConfig(fx.files, "test"))
+	srv := startEchoServers(t, nil, TCPConfig(fx.files), QUICConfig(fx.files, "test"))
 
 	var wg sync.WaitGroup
 	wg.Go(func() { fx.files.Run(ctx) })

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"sync"
 	"testing"
 
@@ -17,9 +18,9 @@ type echoServers struct {
 	tcp, quic string // addresses
 }
 
-// startEchoServers listens on loopback ports; everything is closed and
-// waited for when t ends.
-func startEchoServers(t *testing.T, tcpConf, quicConf *tls.Config) echoServers {
+// startEchoServers listens on loopback ports (for TCP on tcpLn if not nil);
+// everything is closed and waited for when t ends.
+func startEchoServers(t *testing.T, tcpLn net.Listener, tcpConf, quicConf *tls.Config) echoServers {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -31,13 +32,26 @@ func startEchoServers(t *testing.T, tcpConf, quicConf *tls.Config) echoServers {
 		mu.Unlock()
 	}
 
-	tln, err := tls.Listen("tcp", "127.0.0.1:0", tcpConf)
-	if err != nil {
-		t.Fatal(err)
+	if tcpLn == nil {
+		var err error
+		if tcpLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	qln, err := quic.ListenAddr("127.0.0.1:0", quicConf, nil)
+	tln := tls.NewListener(tcpLn, tcpConf)
+	// A Transport of our own, closed at the end: one made by ListenAddr
+	// keeps its socket until its last connection finished closing.
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tln.Close()
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	qln, err := tr.Listen(quicConf, nil)
+	if err != nil {
+		tln.Close()
+		tr.Close()
+		udp.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -49,6 +63,8 @@ func startEchoServers(t *testing.T, tcpConf, quicConf *tls.Config) echoServers {
 		}
 		mu.Unlock()
 		qln.Close()
+		tr.Close()
+		udp.Close()
 		wg.Wait()
 	})
 
