@@ -69,8 +69,9 @@ type ACME struct {
 	// DefaultDirectoryURL (Let's Encrypt production).
 	DirectoryURL string
 	// HTTPListen is the TCP address (such as ":80") where Run serves HTTP-01
-	// challenges. Empty means Run serves none, and HTTP-01 is off unless
-	// HTTPHandler or ServeHTTP01 is used.
+	// challenges; set, it enables HTTP-01 from the start. Empty means Run
+	// serves none, and HTTP-01 is off until HTTPHandler or ServeHTTP01 is
+	// called.
 	HTTPListen string
 	// HTTPClient talks to the CA. Nil means http.DefaultClient.
 	HTTPClient *http.Client
