@@ -25,6 +25,10 @@ type HTTPOptions struct {
 	// and snippets that pin it. For a certificate clients verify, leave it
 	// false.
 	SelfSigned bool
+	// QUICPort is the UDP port of the relay's QUIC listener, for the
+	// landing page's URLs, when it is not the port the HTTP request came
+	// to (0: the same port).
+	QUICPort int
 }
 
 // HTTPHandler is HTTPHandlerWith for a self-signed certificate whose

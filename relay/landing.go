@@ -3,7 +3,10 @@ package relay
 import (
 	_ "embed"
 	"html/template"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 //go:embed landing.html
@@ -14,8 +17,8 @@ var landingTemplate = template.Must(template.New("landing").Parse(landingHTML))
 // landingData is what the landing page shows; html/template escapes all of
 // it (the host comes from the request).
 type landingData struct {
-	Host   string // the request's Host: the relay as the browser reached it
-	CLIURL string // the URL the moq CLI connects to
+	Host   string // the QUIC host and port: the request's Host (with HTTPOptions.QUICPort)
+	CLIURL string // the URL (and flags) the moq CLI connects with
 	Hash   string // the self-signed certificate's SHA-256, else ""
 	Auth   bool   // the relay checks tokens
 }
@@ -28,12 +31,23 @@ func (r *Relay) serveLanding(w http.ResponseWriter, req *http.Request, opts *HTT
 	if d.Host == "" {
 		d.Host = "localhost"
 	}
-	// A self-signed certificate is pinned by its hash: the CLI's http://
-	// URL fetches it from /certificate.sha256. A real one is verified.
+	if opts.QUICPort != 0 {
+		h := d.Host
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		d.Host = net.JoinHostPort(strings.Trim(h, "[]"), strconv.Itoa(opts.QUICPort))
+	}
+	// A certificate is verified, or, self-signed, pinned by its hash: the
+	// CLI's http:// URL fetches it from /certificate.sha256 on the QUIC
+	// port, which only works when HTTP shares that port.
 	d.CLIURL = "https://" + d.Host + "/"
 	if opts.SelfSigned {
 		d.Hash = opts.CertSHA256
 		d.CLIURL = "http://" + d.Host + "/"
+		if opts.QUICPort != 0 {
+			d.CLIURL = "moqt://" + d.Host + "/ --tls-insecure"
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -73,6 +73,18 @@ func TestLandingPage(t *testing.T) {
 		t.Error("GET / with a verified certificate: the CLI snippet does not use https://")
 	}
 
+	// QUIC on another port than HTTP: the URLs name the QUIC port.
+	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: true, QUICPort: 4443}), "relay.test:8080", "/")
+	for _, want := range []string{`<code id="url">https://relay.test:4443/</code>`, "moq sub --url moqt://relay.test:4443/ --tls-insecure --broadcast"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET / with QUIC on port 4443 lacks %q", want)
+		}
+	}
+	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{QUICPort: 443}), "[2001:db8::1]:80", "/")
+	if !strings.Contains(body, `<code id="url">https://[2001:db8::1]:443/</code>`) {
+		t.Error("GET / from an IPv6 host with QUIC on 443: wrong URL")
+	}
+
 	// With auth, the page says that listing needs a token.
 	ra := relay.New(relay.Options{Auth: &relay.JWTAuth{Public: []string{"open"}}})
 	defer ra.Close()

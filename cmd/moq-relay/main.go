@@ -136,10 +136,18 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
+	// The QUIC port, for the landing page's URLs, when HTTP listens
+	// elsewhere.
+	quicPort := 0
+	if cfg.Web.HTTP.Listen != "" && cfg.Web.HTTP.Listen != cfg.Server.Listen {
+		if _, p, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
+			quicPort, _ = strconv.Atoi(p)
+		}
+	}
 	servers := []*http.Server{{
 		// WebSocket upgrades (QMux: Safari, iOS, UDP-blocked networks)
 		// at any path; the HTTP endpoints otherwise.
-		Handler:           r.WebSocketHandler(server, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned})),
+		Handler:           r.WebSocketHandler(server, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned, QUICPort: quicPort})),
 		ReadHeaderTimeout: 10 * time.Second,
 	}}
 	listeners := []net.Listener{tcp}
@@ -164,14 +172,11 @@ func run(args []string) error {
 	// The QUIC port: the HTTP listener's when they share the address (so
 	// that port 0 shows the port picked), else the one configured.
 	port := tcp.Addr().(*net.TCPAddr).Port
-	quicPort := strconv.Itoa(port)
-	if cfg.Web.HTTP.Listen != "" && cfg.Web.HTTP.Listen != cfg.Server.Listen {
-		if _, p, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
-			quicPort = p
-		}
+	if quicPort == 0 {
+		quicPort = port
 	}
 	attrs := []any{
-		"url", fmt.Sprintf("https://localhost:%s/", quicPort),
+		"url", fmt.Sprintf("https://localhost:%d/", quicPort),
 		"http", fmt.Sprintf("http://localhost:%d/certificate.sha256", port),
 		"cert_sha256", hash,
 	}
