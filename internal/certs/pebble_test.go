@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,7 +69,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity uint64) *pebble {
 	validator := va.New(logger, httpPort, tlsPort, false, startDNS(t), store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
-	acmeSrv := httptest.NewUnstartedServer(withFinalizeLocation(front.Handler()))
+	acmeSrv := httptest.NewUnstartedServer(front.Handler())
 	acmeSrv.Config.ErrorLog = logger
 	acmeSrv.StartTLS()
 	mgmt := httptest.NewTLSServer(front.ManagementHandler())
@@ -107,22 +106,6 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity uint64) *pebble {
 		Client:       &http.Client{Transport: closed},
 		Roots:        roots,
 	}
-}
-
-// withFinalizeLocation adds to the responses to order finalization the
-// Location header (the order's URL) that Boulder, Let's Encrypt's CA, sends
-// and Pebble no longer does (letsencrypt/pebble#508). x/crypto/acme before
-// v0.59.0 needs it: autocert's Client.CreateOrderCert polls the order at
-// that URL, and without it posts to "" (golang/go#77704; v0.59.0 has
-// autocert use CreateCertFromOrder, which needs no header). The challenges
-// are validated as before.
-func withFinalizeLocation(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := strings.CutPrefix(r.URL.Path, "/finalize-order/"); ok && r.Method == http.MethodPost {
-			w.Header().Set("Location", "https://"+r.Host+"/my-order/"+id)
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // closingTransport is a RoundTripper that fails once closed.
