@@ -71,6 +71,8 @@ type Server struct {
 	sessions  map[*Session]struct{}
 	closing   bool // no new listeners, connections or sessions
 	wg        sync.WaitGroup
+
+	stats serverStats
 }
 
 func (s *Server) init() {
@@ -175,10 +177,12 @@ func (s *Server) offeredVersions(h http.Header) []Version {
 func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error {
 	s.init()
 	if s.isClosing() {
+		s.stats.shuttingDown.Add(1)
 		http.Error(w, "moqt: server shutting down", http.StatusServiceUnavailable)
 		return ErrServerClosed
 	}
 	if !isWebTransport(r) {
+		s.stats.malformedSetups.Add(1)
 		http.Error(w, "moqt: not a WebTransport request", http.StatusBadRequest)
 		return fmt.Errorf("moqt: not a WebTransport request (%s %s)", r.Method, r.Proto)
 	}
@@ -187,6 +191,7 @@ func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error
 		check = s.Config.CheckHTTPOrigin
 	}
 	if !check(r) {
+		s.stats.originRefusals.Add(1)
 		http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
 		return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
 	}
@@ -198,6 +203,7 @@ func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error
 		}
 		msg := fmt.Sprintf("moqt: no supported protocol in WT-Available-Protocols %q (supported: %s)",
 			r.Header.Values("WT-Available-Protocols"), strings.Join(names, ", "))
+		s.stats.versionMismatches.Add(1)
 		http.Error(w, msg, http.StatusBadRequest)
 		return errors.New(msg)
 	}
@@ -212,6 +218,7 @@ func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error
 	rw := &setupResponseWriter{server: s, http: w}
 	s.handler().ServeMOQ(rw, req)
 	if rw.answer() {
+		s.stats.unanswered.Add(1)
 		http.Error(w, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
 		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
 	}
@@ -267,14 +274,14 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		return nil, errors.New("moqt: Accept needs the SetupResponseWriter this server gave the handler")
 	}
 	if s.isClosing() {
-		w.Reject(http.StatusServiceUnavailable, "server shutting down")
+		rw.reject(http.StatusServiceUnavailable, "server shutting down", &s.stats.shuttingDown)
 		return nil, ErrServerClosed
 	}
 	s.mu.Lock()
 	n := len(s.sessions)
 	s.mu.Unlock()
 	if n >= s.Config.maxSessions() {
-		w.Reject(http.StatusServiceUnavailable, "too many sessions")
+		rw.reject(http.StatusServiceUnavailable, "too many sessions", &s.stats.sessionLimit)
 		return nil, fmt.Errorf("moqt: session limit (%d) reached", s.Config.maxSessions())
 	}
 	if !rw.answer() {
@@ -299,6 +306,7 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		r.Request.Header.Set("WT-Available-Protocols", v)
 		sess, err := s.wt.Upgrade(rw.http, r.Request)
 		if err != nil {
+			s.stats.upgradeFailures.Add(1)
 			return nil, fmt.Errorf("moqt: WebTransport upgrade: %w", err)
 		}
 		qc, _ := r.Request.Context().Value(h3ConnKey{}).(*quicgo.Conn)
@@ -330,6 +338,7 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.stats.shuttingDown.Add(1)
 		sess.Terminate(NoError, "server shutting down")
 		return nil, ErrServerClosed
 	}
@@ -541,6 +550,7 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 			used := s.h3conns[qc]
 			s.mu.Unlock()
 			if !used {
+				s.stats.setupTimeouts.Add(1)
 				s.logger().Debug("moqt: no WebTransport session within the setup timeout", "remote", conn.RemoteAddr().String())
 				conn.CloseWithError(quic.ApplicationErrorCode(SetupTimeoutError), "no WebTransport session within the setup timeout")
 			}
@@ -578,6 +588,7 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 		if alpn == ALPNIETFDraft14 {
 			reason = "IETF moq-transport (moq-00) is not supported yet; use moq-lite-03, -04 or -05"
 		}
+		s.stats.versionMismatches.Add(1)
 		conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), reason)
 		return fmt.Errorf("moqt: %s", reason)
 	}
@@ -591,9 +602,12 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 	if v >= wire.Lite05 {
 		setup, err := s.readClientSetup(conn, v)
 		if err != nil {
-			code := ProtocolViolationError
+			code, count := ProtocolViolationError, &s.stats.malformedSetups
 			if errors.Is(err, context.DeadlineExceeded) {
-				code = SetupTimeoutError
+				code, count = SetupTimeoutError, &s.stats.setupTimeouts
+			}
+			if conn.Context().Err() == nil {
+				count.Add(1)
 			}
 			conn.CloseWithError(quic.ApplicationErrorCode(code), err.Error())
 			return err
@@ -603,6 +617,7 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 		if setup.HasPath {
 			u, err := url.Parse("/" + strings.TrimPrefix(setup.Path, "/"))
 			if err != nil {
+				s.stats.malformedSetups.Add(1)
 				conn.CloseWithError(quic.ApplicationErrorCode(ProtocolViolationError), "bad SETUP path")
 				return fmt.Errorf("moqt: bad SETUP path %q: %w", setup.Path, err)
 			}
@@ -620,6 +635,7 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 			rw.mu.Lock()
 			rw.rejected = true
 			rw.mu.Unlock()
+			s.stats.unanswered.Add(1)
 			conn.CloseWithError(quic.ApplicationErrorCode(InternalSessionError), "the setup handler neither accepted nor rejected the session")
 			close(unanswered)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
@@ -83,9 +84,16 @@ func (w *setupResponseWriter) answer() bool {
 }
 
 func (w *setupResponseWriter) Reject(status int, reason string) {
+	w.reject(status, reason, &w.server.stats.rejected)
+}
+
+// reject refuses the session, counting it in count, unless it was answered
+// already.
+func (w *setupResponseWriter) reject(status int, reason string, count *atomic.Uint64) {
 	if !w.answer() {
 		return
 	}
+	count.Add(1)
 	w.mu.Lock()
 	w.rejected = true
 	w.mu.Unlock()

@@ -102,10 +102,12 @@ func (s *Server) webSocketSubprotocols() []string {
 func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	s.init()
 	if s.isClosing() {
+		s.stats.shuttingDown.Add(1)
 		http.Error(w, "moqt: server shutting down", http.StatusServiceUnavailable)
 		return ErrServerClosed
 	}
 	if r.Method != http.MethodGet || !IsWebSocketUpgrade(r) {
+		s.stats.malformedSetups.Add(1)
 		http.Error(w, "moqt: not a WebSocket upgrade request", http.StatusBadRequest)
 		return fmt.Errorf("moqt: not a WebSocket upgrade request (%s %s)", r.Method, r.Proto)
 	}
@@ -114,6 +116,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		check = s.Config.CheckHTTPOrigin
 	}
 	if !check(r) {
+		s.stats.originRefusals.Add(1)
 		http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
 		return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
 	}
@@ -121,6 +124,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	if len(offers) == 0 {
 		msg := fmt.Sprintf("moqt: no supported subprotocol in Sec-WebSocket-Protocol %q (supported: %s)",
 			strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ", "), strings.Join(s.webSocketSubprotocols(), ", "))
+		s.stats.versionMismatches.Add(1)
 		http.Error(w, msg, http.StatusBadRequest)
 		return errors.New(msg)
 	}
@@ -141,6 +145,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 	rw := &setupResponseWriter{server: s, http: w, ws: offers}
 	s.handler().ServeMOQ(rw, req)
 	if rw.answer() {
+		s.stats.unanswered.Add(1)
 		http.Error(w, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
 		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
 	}
@@ -174,6 +179,7 @@ func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.stats.upgradeFailures.Add(1)
 		return nil, 0, fmt.Errorf("moqt: WebSocket upgrade: %w", err)
 	}
 	var local, remote net.Addr
