@@ -109,12 +109,14 @@ type Authorizer interface {
 type AuthError struct {
 	Status int    // http.StatusUnauthorized or http.StatusForbidden
 	Reason string // told to the client; never holds the token
+
+	reason authReason // as counted in the metrics
 }
 
 func (e *AuthError) Error() string { return "relay: unauthorized: " + e.Reason }
 
-func unauthorized(format string, args ...any) error {
-	return &AuthError{Status: http.StatusUnauthorized, Reason: fmt.Sprintf(format, args...)}
+func unauthorized(reason authReason, format string, args ...any) error {
+	return &AuthError{Status: http.StatusUnauthorized, Reason: fmt.Sprintf(format, args...), reason: reason}
 }
 
 // JWTAuth authorizes sessions with the JWTs of moq-relay: signed by
@@ -160,15 +162,15 @@ func (a *JWTAuth) Authorize(r *moqt.SetupRequest) (*Access, error) {
 			}
 		}
 		if len(pub) == 0 {
-			return nil, unauthorized("a token is needed for %q", "/"+path)
+			return nil, unauthorized(reasonNoToken, "a token is needed for %q", "/"+path)
 		}
 		return &Access{Publish: pub, Subscribe: slices.Clone(pub)}, nil
 	}
 	if a.Key == "" && a.KeyDir == "" {
-		return nil, unauthorized("this relay takes no tokens")
+		return nil, unauthorized(reasonNoKeys, "this relay takes no tokens")
 	}
 	if len(token) > maxToken {
-		return nil, unauthorized("token too long")
+		return nil, unauthorized(reasonMalformed, "token too long")
 	}
 	claims, err := a.Verify(token)
 	if err != nil {
@@ -208,7 +210,7 @@ func (g *Grants) UnmarshalJSON(b []byte) error {
 func (c *Claims) access(path string) (*Access, error) {
 	root := clean(c.Root)
 	if !related(root, path) {
-		return nil, unauthorized("the token's root does not match the connection path %q", "/"+path)
+		return nil, unauthorized(reasonWrongPath, "the token's root does not match the connection path %q", "/"+path)
 	}
 	scope := func(gs Grants) []string {
 		var out []string
@@ -222,7 +224,7 @@ func (c *Claims) access(path string) (*Access, error) {
 	}
 	acc := &Access{Publish: scope(c.Put), Subscribe: scope(c.Get)}
 	if len(acc.Publish) == 0 && len(acc.Subscribe) == 0 {
-		return nil, unauthorized("the token grants nothing under %q", "/"+path)
+		return nil, unauthorized(reasonWrongPath, "the token grants nothing under %q", "/"+path)
 	}
 	if c.Exp != nil {
 		acc.Expires = time.Unix(*c.Exp, 0)
@@ -323,17 +325,17 @@ func (a *JWTAuth) loadKey(kid string) (*jwkKey, error) {
 	file := a.Key
 	if a.KeyDir != "" {
 		if kid == "" {
-			return nil, unauthorized("the token has no kid")
+			return nil, unauthorized(reasonMalformed, "the token has no kid")
 		}
 		if !kidPattern.MatchString(kid) {
-			return nil, unauthorized("the token's kid is not a key name")
+			return nil, unauthorized(reasonMalformed, "the token's kid is not a key name")
 		}
 		file = filepath.Join(a.KeyDir, kid+".jwk")
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		if a.KeyDir != "" {
-			return nil, unauthorized("unknown key %q", kid)
+			return nil, unauthorized(reasonUnknownKey, "unknown key %q", kid)
 		}
 		return nil, fmt.Errorf("relay: reading the auth key: %w", err)
 	}
@@ -347,10 +349,10 @@ func (a *JWTAuth) Verify(token string) (*Claims, error) {
 	// key's own: parse it, unverified, to find the key.
 	parsed, err := jwt.ParseSigned(token, allAlgorithms)
 	if err != nil {
-		return nil, unauthorized("malformed token")
+		return nil, unauthorized(reasonMalformed, "malformed token")
 	}
 	if len(parsed.Headers) != 1 {
-		return nil, unauthorized("malformed token")
+		return nil, unauthorized(reasonMalformed, "malformed token")
 	}
 	key, err := a.loadKey(parsed.Headers[0].KeyID)
 	if err != nil {
@@ -361,17 +363,17 @@ func (a *JWTAuth) Verify(token string) (*Claims, error) {
 	}
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{key.alg})
 	if err != nil {
-		return nil, unauthorized("the token's algorithm is not its key's")
+		return nil, unauthorized(reasonMalformed, "the token's algorithm is not its key's")
 	}
 	var c Claims
 	if err := tok.Claims(key.verifier(), &c); err != nil {
-		return nil, unauthorized("bad token signature or claims")
+		return nil, unauthorized(reasonBadSignature, "bad token signature or claims")
 	}
 	if c.Exp != nil && time.Now().Unix() > *c.Exp {
-		return nil, unauthorized("token expired")
+		return nil, unauthorized(reasonExpired, "token expired")
 	}
 	if len(c.Put) == 0 && len(c.Get) == 0 {
-		return nil, unauthorized("the token grants nothing")
+		return nil, unauthorized(reasonGrants, "the token grants nothing")
 	}
 	if key.scope != nil {
 		sroot := clean(key.scope.Root)
@@ -389,7 +391,7 @@ func (a *JWTAuth) Verify(token string) (*Claims, error) {
 			return true
 		}
 		if !within(c.Put, key.scope.Put) || !within(c.Get, key.scope.Get) {
-			return nil, unauthorized("the token grants more than its key's scope")
+			return nil, unauthorized(reasonGrants, "the token grants more than its key's scope")
 		}
 	}
 	return &c, nil

@@ -49,12 +49,29 @@ func benchFanout(b *testing.B, n int) {
 		}
 	})
 	dial(b, r, "quic", moqt.LiteDraft05, "/", mux)
+	// Subscribe once the relay has the broadcast (else it is not found).
+	ar, err := dial(b, r, "quic", moqt.LiteDraft05, "/", nil).AcceptAnnounce(context.Background(), "/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		a, err := ar.ReceiveAnnouncement(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.BroadcastPath() == "/bench" && a.IsActive() {
+			break
+		}
+	}
+	ar.Close()
 	var received atomic.Int64
 	counts := make([]atomic.Int64, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		sess := dial(b, r, "quic", moqt.LiteDraft05, "/", nil)
-		tr, err := sess.Subscribe(context.Background(), "/bench", "t", nil)
+		// From group 0 (cached): a subscription the relay joins after
+		// the first groups went by still gets every frame.
+		tr, err := sess.Subscribe(context.Background(), "/bench", "t", &moqt.TrackConfig{StartGroup: new(uint64)})
 		if err != nil {
 			b.Fatal(err)
 		}

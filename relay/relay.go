@@ -117,6 +117,7 @@ type Relay struct {
 	dropped     atomic.Int64 // groups dropped for subscribers (ended subscriptions)
 	cacheBytes  atomic.Int64 // payload bytes cached
 	fetches     atomic.Int64 // HTTP fetches served
+	metrics     metrics      // the rest of what Collector reports
 
 	perSession sync.Map // *moqt.Session → *sessionStats
 }
@@ -172,6 +173,7 @@ func (r *Relay) Stats() Stats {
 // may subscribe to, and serves it with ServeSessionWith, ending it when its
 // access expires.
 func (r *Relay) SetupHandler(srv *moqt.Server) moqt.SetupHandler {
+	r.metrics.addServer(srv)
 	return moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {
 		acc, err := r.authorize(req)
 		if err != nil {
@@ -201,10 +203,12 @@ func (r *Relay) SetupHandler(srv *moqt.Server) moqt.SetupHandler {
 			// session: no protocol event marks it, so a timer does.
 			t := time.AfterFunc(time.Until(acc.Expires), func() {
 				r.logger.Info("relay: session's token expired", "remote", req.RemoteAddr, "path", req.Path)
+				r.metrics.auth[reasonSessionExpired].Add(1)
 				sess.Terminate(moqt.UnauthorizedSessionError, "token expired")
 			})
 			context.AfterFunc(sess.Context(), func() { t.Stop() })
 		}
+		r.metrics.setTransport(sess, transportOf(req))
 		r.ServeSessionWith(sess, acc)
 	})
 }
@@ -213,7 +217,11 @@ func (r *Relay) authorize(req *moqt.SetupRequest) (*Access, error) {
 	if r.opts.Auth == nil {
 		return nil, nil
 	}
-	return r.opts.Auth.Authorize(req)
+	acc, err := r.opts.Auth.Authorize(req)
+	if err != nil {
+		r.metrics.authRefused(err)
+	}
+	return acc, err
 }
 
 // ServeSession relays the broadcasts sess announces: each is published in
@@ -228,6 +236,7 @@ func (r *Relay) ServeSession(sess *moqt.Session) { r.ServeSessionWith(sess, nil)
 func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 	r.sessions.Add(1)
 	defer r.sessions.Add(-1)
+	defer r.metrics.sessionOpened(sess)()
 	st := r.sessionStats(sess)
 	start := time.Now()
 	defer func() {
@@ -253,6 +262,7 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 		path := moqt.BroadcastPath(string(root) + "/" + string(ann.BroadcastPath()))
 		if !acc.CanPublish(path) {
 			r.logger.Info("relay: refusing a broadcast the session may not publish", "path", clean(string(path)), "remote", sess.RemoteAddr())
+			r.metrics.auth[reasonPublishDenied].Add(1)
 			sess.Terminate(moqt.UnauthorizedSessionError, "not allowed to publish "+clean(string(path)))
 			return
 		}

@@ -140,6 +140,8 @@ func (t *track) run() {
 	}
 	r.upstreams.Add(1)
 	defer r.upstreams.Add(-1)
+	r.metrics.upOpened.Add(1)
+	defer r.metrics.upstreamClosed(up)
 	t.mu.Lock()
 	t.up = up
 	t.merged = *cfg
@@ -254,6 +256,7 @@ func (t *track) readGroup(c *cached, gr *moqt.GroupReader) {
 		total += len(f.Payload)
 		if total > limit {
 			r.logger.Warn("relay: group over the size limit, aborting it", "broadcast", t.b.path.String(), "track", t.name, "group", c.buf.Sequence(), "limit", limit)
+			r.metrics.tooLarge.Add(1)
 			gr.CancelRead(moqt.CancelledError)
 			c.buf.Abort(moqt.CancelledError)
 			return
@@ -286,6 +289,8 @@ func (t *track) cachedLocked(c *cached) bool {
 // is cached; the track's first subscriber gets every group cached since
 // the upstream subscription started (which its track request started).
 func (t *track) serve(tw *moqt.TrackWriter) {
+	sub := t.b.relay.metrics.subscribed(t.b, tw)
+	defer sub.end()
 	t.join(tw)
 	t.updateUpstream()
 	defer func() {
@@ -311,9 +316,11 @@ func (t *track) serve(tw *moqt.TrackWriter) {
 		if errors.As(doneErr, &se) {
 			code = se.Code
 		}
+		sub.end() // before the subscriber can learn of it
 		tw.CloseWithError(code)
 		return
 	}
+	sub.end()
 	tw.Close()
 }
 
