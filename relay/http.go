@@ -17,9 +17,11 @@ const FetchTimeout = 10 * time.Second
 
 // HTTPOptions configures HTTPHandlerWith.
 type HTTPOptions struct {
-	// CertSHA256 is the lowercase hex SHA-256 of the relay's certificate,
-	// served at /certificate.sha256.
-	CertSHA256 string
+	// CertSHA256 returns the lowercase hex SHA-256 of the certificate the
+	// relay serves now, for /certificate.sha256 and the landing page; it
+	// is called for each request, so that they follow a certificate
+	// reloaded or renewed. Nil serves "".
+	CertSHA256 func() string
 	// SelfSigned says the certificate is a self-signed development one,
 	// which clients pin by its hash: the landing page then shows the hash
 	// and snippets that pin it. For a certificate clients verify, leave it
@@ -31,10 +33,17 @@ type HTTPOptions struct {
 	QUICPort int
 }
 
+func (o *HTTPOptions) certSHA256() string {
+	if o.CertSHA256 == nil {
+		return ""
+	}
+	return o.CertSHA256()
+}
+
 // HTTPHandler is HTTPHandlerWith for a self-signed certificate whose
 // SHA-256 is certSHA256 (none if "").
 func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
-	return r.HTTPHandlerWith(HTTPOptions{CertSHA256: certSHA256, SelfSigned: certSHA256 != ""})
+	return r.HTTPHandlerWith(HTTPOptions{CertSHA256: func() string { return certSHA256 }, SelfSigned: certSHA256 != ""})
 }
 
 // HTTPHandlerWith returns the relay's HTTP endpoints, for plain HTTP on
@@ -44,8 +53,8 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 //     when it is self-signed, the live broadcasts (which the page refreshes
 //     from /announced/, passing on its own ?jwt=) and snippets to connect
 //     with @moq/net and the moq CLI;
-//   - GET /certificate.sha256: opts.CertSHA256 (lowercase hex, no
-//     newline), for browsers to pin a self-signed certificate;
+//   - GET /certificate.sha256: what opts.CertSHA256 returns (lowercase
+//     hex, no newline), for browsers to pin a self-signed certificate;
 //   - GET /announced/{prefix...}: the active broadcast paths under prefix,
 //     one per line;
 //   - GET /fetch/{broadcast...}/{track}: the payloads of the latest group
@@ -54,12 +63,11 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 //
 // Other paths are 404. Every response allows any origin (CORS *).
 func (r *Relay) HTTPHandlerWith(opts HTTPOptions) http.Handler {
-	certSHA256 := opts.CertSHA256
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) { r.serveLanding(w, req, &opts) })
 	mux.HandleFunc("GET /certificate.sha256", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte(certSHA256))
+		w.Write([]byte(opts.certSHA256()))
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

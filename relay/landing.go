@@ -43,7 +43,7 @@ func (r *Relay) serveLanding(w http.ResponseWriter, req *http.Request, opts *HTT
 	// port, which only works when HTTP shares that port.
 	d.CLIURL = "https://" + d.Host + "/"
 	if opts.SelfSigned {
-		d.Hash = opts.CertSHA256
+		d.Hash = opts.certSHA256()
 		d.CLIURL = "http://" + d.Host + "/"
 		if opts.QUICPort != 0 {
 			d.CLIURL = "moqt://" + d.Host + "/ --tls-insecure"

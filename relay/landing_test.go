@@ -9,6 +9,9 @@ import (
 	"github.com/gomoq/gomoq/relay"
 )
 
+// fixed is an HTTPOptions.CertSHA256 that always returns hash.
+func fixed(hash string) func() string { return func() string { return hash } }
+
 func landing(t *testing.T, h http.Handler, host, path string) (*http.Response, string) {
 	t.Helper()
 	req := httptest.NewRequest("GET", path, nil)
@@ -26,7 +29,7 @@ func TestLandingPage(t *testing.T) {
 	r := relay.New(relay.Options{})
 	defer r.Close()
 
-	rsp, body := landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: true}), "relay.test:4443", "/")
+	rsp, body := landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: fixed(hash), SelfSigned: true}), "relay.test:4443", "/")
 	if rsp.StatusCode != 200 || rsp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET /: %d %q", rsp.StatusCode, rsp.Header.Get("Content-Type"))
 	}
@@ -65,7 +68,7 @@ func TestLandingPage(t *testing.T) {
 	}
 
 	// A certificate clients verify: no hash, https:// for the CLI.
-	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash}), "relay.example.com", "/")
+	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: fixed(hash)}), "relay.example.com", "/")
 	if strings.Contains(body, hash) || strings.Contains(body, "serverCertificateHashes") {
 		t.Error("GET / shows the hash of a certificate that is not self-signed")
 	}
@@ -74,7 +77,7 @@ func TestLandingPage(t *testing.T) {
 	}
 
 	// QUIC on another port than HTTP: the URLs name the QUIC port.
-	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: true, QUICPort: 4443}), "relay.test:8080", "/")
+	_, body = landing(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: fixed(hash), SelfSigned: true, QUICPort: 4443}), "relay.test:8080", "/")
 	for _, want := range []string{`<code id="url">https://relay.test:4443/</code>`, "moq sub --url moqt://relay.test:4443/ --tls-insecure --broadcast"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET / with QUIC on port 4443 lacks %q", want)
@@ -93,5 +96,27 @@ func TestLandingPage(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET / of a relay with auth lacks %q", want)
 		}
+	}
+}
+
+// TestCertificateHashFollows: /certificate.sha256 and the landing page
+// serve the hash HTTPOptions.CertSHA256 returns at each request, so that
+// they follow a certificate reloaded while the relay runs.
+func TestCertificateHashFollows(t *testing.T) {
+	r := relay.New(relay.Options{})
+	defer r.Close()
+	hash := strings.Repeat("01", 32)
+	h := r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: func() string { return hash }, SelfSigned: true})
+	for _, want := range []string{hash, strings.Repeat("fe", 32)} {
+		hash = want
+		if _, body := landing(t, h, "relay.test", "/certificate.sha256"); body != want {
+			t.Errorf("/certificate.sha256 = %q, want %q", body, want)
+		}
+		if _, body := landing(t, h, "relay.test", "/"); !strings.Contains(body, `<code id="hash">`+want+`</code>`) {
+			t.Errorf("GET / does not show the hash %s", want)
+		}
+	}
+	if _, body := landing(t, r.HTTPHandlerWith(relay.HTTPOptions{}), "relay.test", "/certificate.sha256"); body != "" {
+		t.Errorf("/certificate.sha256 without CertSHA256 = %q, want empty", body)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/gomoq/gomoq/internal/certs"
 )
 
 // Config is moq-relay's configuration. Each leaf field is one setting, and
@@ -46,12 +48,18 @@ type Config struct {
 		TLS             struct {
 			Cert     string `toml:"cert" flag:"tls-cert" arg:"file" help:"PEM certificate chain file (none: generate a self-signed certificate for server.tls.generate)"`
 			Key      string `toml:"key" flag:"tls-key" arg:"file" help:"PEM private key file of server.tls.cert"`
-			Generate list   `toml:"generate" flag:"tls-generate" default:"localhost,127.0.0.1,::1" arg:"hosts" help:"host names and IP addresses of the self-signed certificate generated when server.tls.cert is not set (valid < 14 days, pinned by browsers by its hash)"`
+			Generate list   `toml:"generate" flag:"tls-generate" default:"localhost,127.0.0.1,::1" arg:"hosts" help:"host names and IP addresses of the self-signed certificate generated when neither server.tls.cert nor server.tls.acme is set (valid < 14 days, pinned by browsers by its hash)"`
+			// ACME (certs.ACME): one field per setting.
+			ACME           list   `toml:"acme" flag:"tls-acme" arg:"hosts" help:"DNS names to obtain and renew certificates for from an ACME CA (Let's Encrypt by default) instead of server.tls.cert or a generated certificate; the CA connects to port 443 of the TCP listener (TLS-ALPN-01) or to server.tls.acme_http_listen (HTTP-01, port 80)"`
+			ACMECache      string `toml:"acme_cache" flag:"tls-acme-cache" arg:"directory" help:"directory keeping the ACME account key and certificates across restarts (empty: memory only, so every start asks the CA again and soon hits its rate limits)"`
+			ACMEEmail      string `toml:"acme_email" flag:"tls-acme-email" arg:"address" help:"contact address given to the ACME CA for expiry and problem notices (empty: none)"`
+			ACMEDirectory  string `toml:"acme_directory" flag:"tls-acme-directory" default:"https://acme-v02.api.letsencrypt.org/directory" arg:"url" help:"the ACME CA's directory URL: Let's Encrypt production; its staging CA is https://acme-staging-v02.api.letsencrypt.org/directory"`
+			ACMEHTTPListen string `toml:"acme_http_listen" flag:"tls-acme-http-listen" arg:"address" help:"TCP address answering ACME HTTP-01 challenges, e.g. [::]:80 (the CA connects to port 80) (empty: TLS-ALPN-01 only)"`
 		} `toml:"tls"`
 	} `toml:"server"`
 	Web struct {
 		HTTP struct {
-			Listen string `toml:"listen" flag:"http-listen" arg:"address" help:"TCP address of the HTTP endpoints (landing page, /certificate.sha256, /announced, /fetch, /health) (empty: server.listen)"`
+			Listen string `toml:"listen" flag:"http-listen" arg:"address" help:"TCP address of the HTTP endpoints (landing page, /certificate.sha256, /announced, /fetch, /health) and WebSocket, HTTPS with server.tls.cert or acme (empty: server.listen)"`
 		} `toml:"http"`
 	} `toml:"web"`
 	Internal struct {
@@ -82,9 +90,13 @@ type Config struct {
 // together or exclude each other. from tells where each value came from.
 func (c *Config) validate(from map[string]string) error {
 	tls := c.Server.TLS
+	if err := validateACME(c, from); err != nil {
+		return err
+	}
 	switch {
 	case (tls.Cert == "") != (tls.Key == ""):
 		return fmt.Errorf("server.tls.cert (%s) and server.tls.key (%s) go together", from["server.tls.cert"], from["server.tls.key"])
+	case len(tls.ACME) > 0:
 	case tls.Cert == "" && len(tls.Generate) == 0:
 		return fmt.Errorf("no certificate: set server.tls.cert and server.tls.key, or server.tls.generate (%s)", from["server.tls.generate"])
 	case tls.Cert == "" && slices.Contains(tls.Generate, ""):
@@ -93,6 +105,58 @@ func (c *Config) validate(from map[string]string) error {
 		return fmt.Errorf("auth.key (%s) and auth.key_dir (%s) exclude each other", from["auth.key"], from["auth.key_dir"])
 	}
 	return nil
+}
+
+// validateACME checks the server.tls.acme settings: acme excludes cert,
+// key and a generate other than the default, the other acme_ keys set to
+// other than their defaults need acme, and each value is one certs.ACME
+// accepts.
+func validateACME(c *Config, from map[string]string) error {
+	t := c.Server.TLS
+	if len(t.ACME) == 0 {
+		for _, kv := range [][2]string{{"acme_cache", t.ACMECache}, {"acme_email", t.ACMEEmail}, {"acme_directory", t.ACMEDirectory}, {"acme_http_listen", t.ACMEHTTPListen}} {
+			if k := "server.tls." + kv[0]; kv[1] != defaultOf(k) {
+				return fmt.Errorf("%s (%s) needs server.tls.acme, the host names to obtain certificates for", k, from[k])
+			}
+		}
+		return nil
+	}
+	switch {
+	case t.Cert != "" || t.Key != "":
+		k := "cert"
+		if t.Cert == "" {
+			k = "key"
+		}
+		return fmt.Errorf("server.tls.acme (%s) and server.tls.%s (%s) exclude each other: certificates come from ACME or from files", from["server.tls.acme"], k, from["server.tls."+k])
+	case len(t.Generate) > 0 && strings.Join(t.Generate, ",") != defaultOf("server.tls.generate"):
+		return fmt.Errorf("server.tls.acme (%s) and server.tls.generate (%s) exclude each other: certificates come from ACME or are generated", from["server.tls.acme"], from["server.tls.generate"])
+	}
+	// certs.ACME.Validate, one setting at a time, so that the error names it.
+	const host = "relay.example.com"
+	for _, v := range []struct {
+		key string
+		a   *certs.ACME
+	}{
+		{"acme", &certs.ACME{Hosts: t.ACME}},
+		{"acme_directory", &certs.ACME{Hosts: []string{host}, DirectoryURL: t.ACMEDirectory}},
+		{"acme_http_listen", &certs.ACME{Hosts: []string{host}, HTTPListen: t.ACMEHTTPListen}},
+	} {
+		if err := v.a.Validate(); err != nil {
+			return fmt.Errorf("server.tls.%s (%s): %w", v.key, from["server.tls."+v.key], err)
+		}
+	}
+	return nil
+}
+
+// defaultOf returns the default of Config's setting key, as its default
+// tag writes it.
+func defaultOf(key string) string {
+	for _, s := range settingsOf(reflect.TypeFor[Config]()) {
+		if s.key == key {
+			return s.def
+		}
+	}
+	panic("config: no setting " + key)
 }
 
 // httpListen is the address of the HTTP listener.

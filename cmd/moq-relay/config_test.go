@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/gomoq/gomoq/internal/certs"
 )
 
 // env is a fake environment for loadConfig.
@@ -56,6 +58,7 @@ func TestDefaults(t *testing.T) {
 	want.Server.Listen = "[::]:4443"
 	want.Server.ShutdownTimeout = duration(10 * time.Second)
 	want.Server.TLS.Generate = list{"localhost", "127.0.0.1", "::1"}
+	want.Server.TLS.ACMEDirectory = certs.DefaultDirectoryURL
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
 	}
@@ -92,7 +95,9 @@ func TestSettingsDeclared(t *testing.T) {
 		"auth-key": "auth.key", "auth-key-dir": "auth.key_dir", "auth-public": "auth.public",
 		"max-sessions": "limits.max_sessions", "max-latency": "limits.max_latency",
 		"tls-generate": "server.tls.generate", "http-listen": "web.http.listen", "internal-listen": "internal.listen",
-		"log-format": "log.format",
+		"log-format": "log.format", "tls-acme": "server.tls.acme",
+		"tls-acme-cache": "server.tls.acme_cache", "tls-acme-email": "server.tls.acme_email",
+		"tls-acme-directory": "server.tls.acme_directory", "tls-acme-http-listen": "server.tls.acme_http_listen",
 	} {
 		i := slices.IndexFunc(settingsOf(reflect.TypeFor[Config]()), func(s setting) bool { return s.flag == flag })
 		if i < 0 || settingsOf(reflect.TypeFor[Config]())[i].key != key {
@@ -266,6 +271,18 @@ func TestConfigErrors(t *testing.T) {
 		{name: "key and key dir", args: []string{"--auth-key", "k.jwk", "--auth-key-dir", "keys"}, want: []string{"auth.key (--auth-key) and auth.key_dir (--auth-key-dir) exclude each other"}},
 		{name: "no certificate", file: "[server.tls]\ngenerate = []\n", want: []string{"no certificate", "server.tls.generate (", "relay.toml:2)"}},
 		{name: "empty host name", args: []string{"--tls-generate", "a,,b"}, want: []string{"server.tls.generate (--tls-generate): an empty host name"}},
+		{name: "acme and cert", file: "[server.tls]\nacme = [\"relay.example.com\"]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", want: []string{"server.tls.acme (", "relay.toml:2) and server.tls.cert (", "relay.toml:3) exclude each other"}},
+		{name: "acme and key", env: env{"MOQ_SERVER_TLS_ACME": "relay.example.com", "MOQ_SERVER_TLS_KEY": "k.pem"}, want: []string{"server.tls.acme (MOQ_SERVER_TLS_ACME) and server.tls.key (MOQ_SERVER_TLS_KEY) exclude each other"}},
+		{name: "acme and generate", args: []string{"--tls-acme", "relay.example.com", "--tls-generate", "relay.example.com"}, want: []string{"server.tls.acme (--tls-acme) and server.tls.generate (--tls-generate) exclude each other"}},
+		{name: "acme cache without acme", args: []string{"--tls-acme-cache", "/var/lib/acme"}, want: []string{"server.tls.acme_cache (--tls-acme-cache) needs server.tls.acme"}},
+		{name: "acme email without acme", file: "[server.tls]\nacme_email = \"ops@example.com\"\n", want: []string{"server.tls.acme_email (", "relay.toml:2) needs server.tls.acme"}},
+		{name: "acme directory without acme", env: env{"MOQ_SERVER_TLS_ACME_DIRECTORY": "https://acme-staging-v02.api.letsencrypt.org/directory"}, want: []string{"server.tls.acme_directory (MOQ_SERVER_TLS_ACME_DIRECTORY) needs server.tls.acme"}},
+		{name: "acme http listen without acme", args: []string{"--tls-acme-http-listen", ":80"}, want: []string{"server.tls.acme_http_listen (--tls-acme-http-listen) needs server.tls.acme"}},
+		{name: "acme IP address", args: []string{"--tls-acme", "relay.example.com,192.0.2.1"}, want: []string{"server.tls.acme (--tls-acme):", `"192.0.2.1"`, "IP addresses are not supported"}},
+		{name: "acme wildcard", file: "[server.tls]\nacme = [\"*.example.com\"]\n", want: []string{"server.tls.acme (", "relay.toml:2):", "wildcard"}},
+		{name: "acme not qualified", args: []string{"--tls-acme", "relay"}, want: []string{"server.tls.acme (--tls-acme):", "not a fully qualified DNS name"}},
+		{name: "acme directory not https", args: []string{"--tls-acme", "relay.example.com", "--tls-acme-directory", "http://ca.example/dir"}, want: []string{"server.tls.acme_directory (--tls-acme-directory):", "not an https URL"}},
+		{name: "acme http listen without port", env: env{"MOQ_SERVER_TLS_ACME": "relay.example.com", "MOQ_SERVER_TLS_ACME_HTTP_LISTEN": "relay.example.com"}, want: []string{"server.tls.acme_http_listen (MOQ_SERVER_TLS_ACME_HTTP_LISTEN):", "missing port"}},
 		{name: "two files", args: []string{"a.toml", "b.toml"}, want: []string{"one config file"}},
 		{name: "file twice", file: "\n", args: []string{"--config", "other.toml"}, want: []string{"config file given twice"}},
 		{name: "missing file", args: []string{"--config", "/nonexistent/relay.toml"}, want: []string{"/nonexistent/relay.toml"}},
@@ -390,4 +407,65 @@ func mustFrom(t *testing.T, cfg any) map[string]string {
 		t.Fatal(err)
 	}
 	return ld.from
+}
+
+// TestACMEConfig: the server.tls.acme keys come from the file, the
+// variables and the flags like the others; with acme set, the example
+// file's other defaults (generate among them) are no conflict.
+func TestACMEConfig(t *testing.T) {
+	file := `
+[server.tls]
+acme = ["relay.example.com", "relay2.example.com"]
+acme_cache = "/var/lib/moq-relay/acme"
+acme_email = "file@example.com"
+acme_directory = "https://acme-staging-v02.api.letsencrypt.org/directory"
+`
+	e := env{"MOQ_SERVER_TLS_ACME_EMAIL": "env@example.com", "MOQ_SERVER_TLS_ACME_HTTP_LISTEN": "[::]:8080"}
+	cfg, ld := mustLoad(t, file, e, "--tls-acme-http-listen", "[::]:80")
+	tls := cfg.Server.TLS
+	checks := []struct {
+		key  string
+		got  any
+		want any
+		from string
+	}{
+		{"server.tls.acme", tls.ACME, list{"relay.example.com", "relay2.example.com"}, "relay.toml:3"},
+		{"server.tls.acme_cache", tls.ACMECache, "/var/lib/moq-relay/acme", "relay.toml:4"},
+		{"server.tls.acme_email", tls.ACMEEmail, "env@example.com", "MOQ_SERVER_TLS_ACME_EMAIL"},
+		{"server.tls.acme_directory", tls.ACMEDirectory, "https://acme-staging-v02.api.letsencrypt.org/directory", "relay.toml:6"},
+		{"server.tls.acme_http_listen", tls.ACMEHTTPListen, "[::]:80", "--tls-acme-http-listen"},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.key, c.got, c.want)
+		}
+		if from := ld.from[c.key]; !strings.HasSuffix(from, c.from) {
+			t.Errorf("%s comes from %q, want %q", c.key, from, c.from)
+		}
+	}
+	cfg, _ = mustLoad(t, "", env{"MOQ_SERVER_TLS_ACME": "a.example.com, b.example.com"})
+	if !slices.Equal(cfg.Server.TLS.ACME, []string{"a.example.com", "b.example.com"}) || cfg.Server.TLS.ACMEDirectory != certs.DefaultDirectoryURL {
+		t.Errorf("MOQ_SERVER_TLS_ACME: acme %q, directory %q", cfg.Server.TLS.ACME, cfg.Server.TLS.ACMEDirectory)
+	}
+
+	// The example file with acme filled in loads: its generate and
+	// acme_directory are the defaults.
+	data, err := os.ReadFile("relay.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := strings.Replace(string(data), "\nacme = []\n", "\nacme = [\"relay.example.com\"]\n", 1)
+	if example == string(data) {
+		t.Fatal("relay.example.toml has no acme = [] line")
+	}
+	cfg, _ = mustLoad(t, example, nil)
+	if !slices.Equal(cfg.Server.TLS.ACME, []string{"relay.example.com"}) {
+		t.Errorf("example with acme: %q", cfg.Server.TLS.ACME)
+	}
+	// And so does what --print-config prints of it.
+	var out bytes.Buffer
+	printConfig(&out, cfg)
+	if back, _ := mustLoad(t, out.String(), nil); !reflect.DeepEqual(back, cfg) {
+		t.Errorf("--print-config with acme loads as\n %+v\nwant\n %+v", *back, *cfg)
+	}
 }

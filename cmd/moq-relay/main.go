@@ -11,21 +11,30 @@
 //
 //	go run ./cmd/moq-relay
 //	go run ./cmd/moq-relay --listen [::]:443 --tls-cert cert.pem --tls-key key.pem
+//	go run ./cmd/moq-relay --listen [::]:443 --tls-acme relay.example.com --tls-acme-cache /var/lib/moq-relay/acme
 //	go run ./cmd/moq-relay relay.toml
 //	go run ./cmd/moq-relay --config relay.toml --log-format json
 //
 // Every setting is a key of a TOML config file (moq-relay's sections and
 // keys: [log] level, [server] listen, [server.tls] cert, key and generate,
 // [web.http] listen, [internal] listen, [auth] key, key_dir and public,
-// and ours: [log] format, [server] shutdown_timeout, [limits]), a flag
-// (--listen, --tls-cert, ...) and an environment variable, MOQ_ and the
-// key's path upper-cased with "_" (MOQ_SERVER_LISTEN, MOQ_AUTH_PUBLIC as a
-// comma-separated list). A flag wins over the variable, which wins over
-// the file, which wins over the default. relay.example.toml, next to this
-// file, lists every key with its meaning and default; --help lists the
-// flags and variables; --print-config prints the effective configuration
-// as TOML and exits. Unknown keys and bad values are errors that name the
-// key and its line.
+// and ours: [log] format, [server] shutdown_timeout, [server.tls] acme and
+// its acme_ keys, [limits]), a flag (--listen, --tls-cert, ...) and an
+// environment variable, MOQ_ and the key's path upper-cased with "_"
+// (MOQ_SERVER_LISTEN, MOQ_AUTH_PUBLIC as a comma-separated list). A flag
+// wins over the variable, which wins over the file, which wins over the
+// default. relay.example.toml, next to this file, lists every key with its
+// meaning and default; --help lists the flags and variables;
+// --print-config prints the effective configuration as TOML and exits.
+// Unknown keys and bad values are errors that name the key and its line.
+//
+// Certificates come from server.tls.cert and key, files read again when
+// they change (polled every 10 s, and at once on SIGHUP); or from an ACME
+// CA for the host names of server.tls.acme (Let's Encrypt by default,
+// obtained at start and renewed); or, with neither, a self-signed one is
+// generated. One certificate serves QUIC, WebTransport and the TCP
+// listener; with files or ACME the TCP listener speaks HTTPS (https://,
+// wss://), with a generated certificate plain HTTP (http://, ws://).
 //
 // The log (text or JSON, [log] format) has one line per session end with
 // its duration, groups and bytes in and out, and the close reason.
@@ -33,12 +42,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,9 +54,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/gomoq/gomoq/internal/certs"
 	"github.com/gomoq/gomoq/internal/selfsign"
 	"github.com/gomoq/gomoq/moqt"
 	"github.com/gomoq/gomoq/quic"
@@ -56,15 +68,42 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "moq-relay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// hooks are run's test seams; nil functions are not called.
+type hooks struct {
+	// listening is called once every listener is up.
+	listening func(listening)
+	// reloaded is called after each SIGHUP, with what reloading the
+	// certificate returned.
+	reloaded func(error)
+	// obtained is called when the ACME certificates asked for at start
+	// are in, or could not be obtained.
+	obtained func(error)
+}
+
+// listening describes the relay's listeners, for hooks.listening.
+type listening struct {
+	QUIC    net.Addr    // UDP: QUIC and WebTransport
+	QUICTLS *tls.Config // what the QUIC listener was created with
+	TCP     net.Addr    // TCP: HTTP(S) and WebSocket
+	TCPTLS  *tls.Config // nil: plain HTTP
+	HTTP01  net.Addr    // ACME HTTP-01, or nil
+}
+
+// run is moq-relay with command-line args and environment getenv (as
+// os.LookupEnv): it serves until SIGINT, SIGTERM or the end of ctx, then
+// drains. SIGHUP reloads the certificate files.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer, h *hooks) error {
+	if h == nil {
+		h = &hooks{}
+	}
 	var cfg Config
-	ld, err := loadConfig(&cfg, args, os.LookupEnv, os.Stderr)
+	ld, err := loadConfig(&cfg, args, getenv, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
@@ -72,14 +111,19 @@ func run(args []string) error {
 		return err
 	}
 	if ld.printConfig {
-		return printConfig(os.Stdout, &cfg)
+		return printConfig(stdout, &cfg)
 	}
-	logger := newLogger(os.Stderr, &cfg)
+	logger := newLogger(stderr, &cfg)
 	if ld.file != "" {
 		logger.Info("moq-relay: configuration", "file", ld.file)
 	}
 
-	cert, hash, selfSigned, err := loadCertificate(&cfg, logger)
+	// From here on SIGHUP reloads instead of ending the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+
+	cs, err := newCertSource(&cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -106,9 +150,16 @@ func run(args []string) error {
 		MaxLatency:    time.Duration(lim.MaxLatency),
 	})
 	defer r.Close()
+	type quicUp struct {
+		addr      net.Addr
+		tls       *tls.Config
+		transport *quicgo.Transport
+	}
+	quicReady := make(chan quicUp, 1)
 	server := &moqt.Server{
-		Addr:      cfg.Server.Listen,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		Addr: cfg.Server.Listen,
+		// moqt.Server adds h3 and the moq-lite ALPNs; never acme-tls/1.
+		TLSConfig: certs.QUICConfig(cs.src),
 		QUICConfig: &quic.Config{
 			MaxIdleTimeout:        time.Duration(lim.IdleTimeout),
 			MaxIncomingStreams:    lim.MaxStreams,
@@ -124,6 +175,27 @@ func run(args []string) error {
 			MaxAnnounceStreams: lim.MaxAnnounceStreams,
 			MaxSessions:        lim.MaxSessions,
 		},
+		// A Transport of run's, closed when it returns: one made by
+		// quic.ListenAddr keeps its socket (and goroutines) until its
+		// last connection finished closing.
+		ListenFunc: func(addr string, tc *tls.Config, qc *quic.Config) (quic.Listener, error) {
+			ua, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			udp, err := net.ListenUDP("udp", ua)
+			if err != nil {
+				return nil, err
+			}
+			tr := &quicgo.Transport{Conn: udp}
+			ln, err := tr.ListenEarly(tc, qc)
+			if err != nil {
+				udp.Close()
+				return nil, err
+			}
+			quicReady <- quicUp{ln.Addr(), tc, tr}
+			return quic.WrapListener(ln), nil
+		},
 		Logger: logger,
 	}
 	handler := r.SetupHandler(server)
@@ -136,74 +208,160 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
+	var listeners []net.Listener
+	closeListeners := func() {
+		tcp.Close()
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	port := tcp.Addr().(*net.TCPAddr).Port
+	shared := cfg.Web.HTTP.Listen == "" || cfg.Web.HTTP.Listen == cfg.Server.Listen
 	// The QUIC port, for the landing page's URLs, when HTTP listens
 	// elsewhere.
 	quicPort := 0
-	if cfg.Web.HTTP.Listen != "" && cfg.Web.HTTP.Listen != cfg.Server.Listen {
-		if _, p, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
-			quicPort, _ = strconv.Atoi(p)
+	if shared {
+		// QUIC on the port TCP got (the one configured, or the one
+		// picked for port 0).
+		if host, _, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
+			server.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 		}
+	} else if _, p, err := net.SplitHostPort(cfg.Server.Listen); err == nil {
+		quicPort, _ = strconv.Atoi(p)
 	}
-	servers := []*http.Server{{
+	var tcpTLS *tls.Config
+	if !cs.selfSigned {
+		// Real certificates: HTTPS and wss:// for browsers (and
+		// TLS-ALPN-01 for ACME).
+		tcpTLS = certs.TCPConfig(cs.src)
+	}
+	web := &http.Server{
 		// WebSocket upgrades (QMux: Safari, iOS, UDP-blocked networks)
 		// at any path; the HTTP endpoints otherwise.
-		Handler:           r.WebSocketHandler(server, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: hash, SelfSigned: selfSigned, QUICPort: quicPort})),
+		Handler:           r.WebSocketHandler(server, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: cs.sha256, SelfSigned: cs.selfSigned, QUICPort: quicPort})),
 		ReadHeaderTimeout: 10 * time.Second,
-	}}
-	listeners := []net.Listener{tcp}
-	var internalAddr string
+		TLSConfig:         tcpTLS,
+		ErrorLog:          log.New(httpErrorLog{logger}, "", 0),
+	}
+	servers := []*http.Server{web}
+	var internal net.Listener
 	if cfg.Internal.Listen != "" {
-		l, err := net.Listen("tcp", cfg.Internal.Listen)
+		internal, err = net.Listen("tcp", cfg.Internal.Listen)
 		if err != nil {
-			tcp.Close()
+			closeListeners()
 			return fmt.Errorf("internal listener: %w", err)
 		}
-		internalAddr = l.Addr().String()
+		listeners = append(listeners, internal)
 		servers = append(servers, &http.Server{Handler: internalMux(), ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, l)
+	}
+	var http01 net.Listener
+	if cs.acme != nil && cs.acme.HTTPListen != "" {
+		http01, err = net.Listen("tcp", cs.acme.HTTPListen)
+		if err != nil {
+			closeListeners()
+			return fmt.Errorf("server.tls.acme_http_listen: %w", err)
+		}
+		listeners = append(listeners, http01)
 	}
 
-	errc := make(chan error, 1+len(servers))
+	// Goroutines that end with bg: certificate polling, HTTP-01.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+
+	errc := make(chan error, 4+len(servers))
 	go func() { errc <- server.ListenAndServe() }()
-	for i, s := range servers {
-		go func() { errc <- s.Serve(listeners[i]) }()
+	var up quicUp
+	select {
+	case up = <-quicReady:
+	case err := <-errc:
+		closeListeners()
+		return fmt.Errorf("QUIC listener: %w", err)
+	}
+	defer func() {
+		up.transport.Close()
+		up.transport.Conn.Close()
+	}()
+	go func() {
+		if tcpTLS != nil {
+			errc <- web.ServeTLS(tcp, "", "")
+		} else {
+			errc <- web.Serve(tcp)
+		}
+	}()
+	if internal != nil {
+		go func() { errc <- servers[1].Serve(internal) }()
+	}
+	if cs.files != nil {
+		wg.Go(func() { cs.files.Run(bg) })
+	}
+	if cs.acme != nil {
+		cs.startACME(bg, &wg, http01, port, errc, logger, h)
 	}
 
 	// The QUIC port: the HTTP listener's when they share the address (so
 	// that port 0 shows the port picked), else the one configured.
-	port := tcp.Addr().(*net.TCPAddr).Port
 	if quicPort == 0 {
 		quicPort = port
 	}
-	attrs := []any{
-		"url", fmt.Sprintf("https://localhost:%d/", quicPort),
-		"http", fmt.Sprintf("http://localhost:%d/certificate.sha256", port),
-		"cert_sha256", hash,
+	httpURL := "https://" + net.JoinHostPort(cs.host, strconv.Itoa(port)) + "/"
+	if tcpTLS == nil {
+		httpURL = "http://" + net.JoinHostPort(cs.host, strconv.Itoa(port)) + "/certificate.sha256"
 	}
-	if internalAddr != "" {
-		attrs = append(attrs, "internal", "http://"+internalAddr+"/health")
+	attrs := []any{
+		"url", "https://" + net.JoinHostPort(cs.host, strconv.Itoa(quicPort)) + "/",
+		"http", httpURL,
+		"certificate", cs.kind,
+	}
+	if s := cs.sha256(); s != "" {
+		attrs = append(attrs, "cert_sha256", s)
+	}
+	if internal != nil {
+		attrs = append(attrs, "internal", "http://"+internal.Addr().String()+"/health")
 	}
 	logger.Info("moq-relay: listening", attrs...)
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		logger.Info("moq-relay: shutting down", "signal", s.String())
-	case err := <-errc:
-		server.Close()
-		for _, s := range servers {
-			s.Close()
+	if h.listening != nil {
+		l := listening{QUIC: up.addr, QUICTLS: up.tls, TCP: tcp.Addr(), TCPTLS: tcpTLS}
+		if http01 != nil {
+			l.HTTP01 = http01.Addr()
 		}
-		return err
+		h.listening(l)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
+
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				err := cs.reload(logger)
+				if h.reloaded != nil {
+					h.reloaded(err)
+				}
+				continue
+			}
+			logger.Info("moq-relay: shutting down", "signal", s.String())
+			break wait
+		case <-ctx.Done():
+			logger.Info("moq-relay: shutting down", "reason", context.Cause(ctx).Error())
+			break wait
+		case err := <-errc:
+			server.Close()
+			for _, s := range servers {
+				s.Close()
+			}
+			closeListeners()
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
 	defer cancel()
 	for _, s := range servers {
-		s.Shutdown(ctx)
+		s.Shutdown(sctx)
 	}
-	if err := server.Shutdown(ctx); err != nil {
+	if err := server.Shutdown(sctx); err != nil {
 		logger.Warn("moq-relay: shutdown", "error", err)
 	}
 	logger.Info("moq-relay: stopped")
@@ -219,6 +377,21 @@ func newLogger(w io.Writer, cfg *Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// httpErrorLog turns the HTTP server's error log into log lines: failed
+// TLS handshakes (scanners, clients that do not trust the certificate) at
+// debug, the rest at warn.
+type httpErrorLog struct{ l *slog.Logger }
+
+func (w httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), level, "moq-relay: HTTP server", "error", msg)
+	return len(p), nil
+}
+
 // internalMux returns the handler of the internal listener ([internal]
 // listen): the endpoints for operators, kept off the public HTTP
 // listener. Add them here.
@@ -231,23 +404,117 @@ func internalMux() *http.ServeMux {
 	return mux
 }
 
-// loadCertificate loads server.tls.cert and key, or generates a
-// self-signed certificate for server.tls.generate when they are not set.
-// It returns the certificate's SHA-256 and whether it is self-signed.
-func loadCertificate(cfg *Config, logger *slog.Logger) (cert tls.Certificate, sha string, selfSigned bool, err error) {
+// certSource is where the relay's certificates come from: one of files,
+// acme, or a certificate generated at start.
+type certSource struct {
+	src        certs.Source  // serves every listener
+	files      *certs.Files  // server.tls.cert and key, or nil
+	acme       *certs.ACME   // server.tls.acme, or nil
+	sha256     func() string // the SHA-256 of the certificate served now
+	selfSigned bool          // generated: plain HTTP on TCP, pinned by hash
+	host       string        // for the log's URLs
+	kind       string        // for the log: "files", "acme" or "generated"
+}
+
+// newCertSource loads server.tls.cert and key, or sets up ACME for
+// server.tls.acme, or generates a self-signed certificate for
+// server.tls.generate.
+func newCertSource(cfg *Config, logger *slog.Logger) (*certSource, error) {
 	t := &cfg.Server.TLS
-	if t.Cert == "" {
-		c, err := selfsign.Generate(t.Generate, 0)
-		if err != nil {
-			return tls.Certificate{}, "", false, err
+	switch {
+	case t.Cert != "":
+		f := &certs.Files{CertFile: t.Cert, KeyFile: t.Key, Logger: logger}
+		if err := f.Reload(); err != nil {
+			return nil, err
 		}
-		logger.Info("moq-relay: generated a self-signed certificate", "hosts", strings.Join(t.Generate, ","), "expires", c.NotAfter.Format(time.RFC3339))
-		return c.TLS, c.SHA256, true, nil
+		cs := &certSource{src: f, files: f, sha256: f.SHA256, host: "localhost", kind: "files"}
+		if leaf := f.Certificate().Leaf; leaf != nil {
+			switch {
+			case len(leaf.DNSNames) > 0:
+				cs.host = strings.TrimPrefix(leaf.DNSNames[0], "*.")
+			case len(leaf.IPAddresses) > 0:
+				cs.host = leaf.IPAddresses[0].String()
+			}
+		}
+		return cs, nil
+	case len(t.ACME) > 0:
+		a := &certs.ACME{
+			Hosts:        t.ACME,
+			CacheDir:     t.ACMECache,
+			Email:        t.ACMEEmail,
+			DirectoryURL: t.ACMEDirectory,
+			HTTPListen:   t.ACMEHTTPListen,
+			Logger:       logger,
+		}
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		return &certSource{src: a, acme: a, sha256: a.SHA256, host: t.ACME[0], kind: "acme"}, nil
 	}
-	cert, err = tls.LoadX509KeyPair(t.Cert, t.Key)
+	c, err := selfsign.Generate(t.Generate, 0)
 	if err != nil {
-		return tls.Certificate{}, "", false, fmt.Errorf("loading certificate: %w", err)
+		return nil, err
 	}
-	sum := sha256.Sum256(cert.Certificate[0])
-	return cert, strings.ToLower(hex.EncodeToString(sum[:])), false, nil
+	logger.Info("moq-relay: generated a self-signed certificate", "hosts", strings.Join(t.Generate, ","), "expires", c.NotAfter.Format(time.RFC3339))
+	return &certSource{
+		src:        certs.SourceFunc(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c.TLS, nil }),
+		sha256:     func() string { return c.SHA256 },
+		selfSigned: true,
+		host:       "localhost",
+		kind:       "generated",
+	}, nil
+}
+
+// reload is SIGHUP: it reads the certificate files again, and logs the
+// outcome.
+func (cs *certSource) reload(logger *slog.Logger) error {
+	switch {
+	case cs.files != nil:
+		before := cs.files.SHA256()
+		if err := cs.files.Reload(); err != nil {
+			logger.Warn("moq-relay: SIGHUP: certificate files refused, keeping the previous certificate", "error", err, "sha256", before)
+			return err
+		}
+		if after := cs.files.SHA256(); after != before {
+			logger.Info("moq-relay: SIGHUP: serving the new certificate", "sha256", after, "previous_sha256", before)
+		} else {
+			logger.Info("moq-relay: SIGHUP: certificate files unchanged", "sha256", after)
+		}
+	case cs.acme != nil:
+		logger.Info("moq-relay: SIGHUP: ACME certificates are renewed by the relay itself, nothing to reload")
+	default:
+		logger.Info("moq-relay: SIGHUP: the certificate is generated, nothing to reload")
+	}
+	return nil
+}
+
+// startACME obtains the ACME certificates in the background and serves
+// HTTP-01 challenges on http01 (if not nil) until bg ends; tcpPort is the
+// TCP listener's, where TLS-ALPN-01 is answered.
+func (cs *certSource) startACME(bg context.Context, wg *sync.WaitGroup, http01 net.Listener, tcpPort int, errc chan<- error, logger *slog.Logger, h *hooks) {
+	a := cs.acme
+	if http01 != nil {
+		logger.Info("moq-relay: ACME: answering HTTP-01 challenges", "listen", http01.Addr().String())
+		wg.Go(func() {
+			if err := a.ServeHTTP01(bg, http01); err != nil {
+				errc <- err
+			}
+		})
+	} else if tcpPort != 443 {
+		logger.Warn("moq-relay: ACME: the CA checks TLS-ALPN-01 on port 443, and the TCP listener is on another port: forward 443 to it, or set server.tls.acme_http_listen for HTTP-01",
+			"tcp_port", tcpPort)
+	}
+	logger.Info("moq-relay: ACME: obtaining certificates", "hosts", strings.Join(a.Hosts, ","), "directory", a.DirectoryURL, "cache", a.CacheDir)
+	// Not waited for on exit: it may take minutes, and ends by itself.
+	go func() {
+		err := a.Obtain()
+		if err != nil {
+			logger.Error("moq-relay: ACME: no certificate yet; handshakes fail until one is obtained (each handshake tries again)", "error", err)
+		} else {
+			logger.Info("moq-relay: ACME: certificates ready", "hosts", strings.Join(a.Hosts, ","), "sha256", a.SHA256())
+		}
+		if h.obtained != nil {
+			h.obtained(err)
+		}
+	}()
 }
