@@ -285,10 +285,11 @@ func (r *relayProc) announced(prefix string) ([]string, error) {
 // scenario ties a subtest to what explains its failure: the browser runs it
 // made and the relay log written meanwhile.
 type scenario struct {
-	t       *testing.T
-	relay   *relayProc
-	version moqt.Version
-	mark    int
+	t         *testing.T
+	relay     *relayProc
+	version   moqt.Version
+	transport string // the browser's: "" (WebTransport), "websocket" or "safari"
+	mark      int
 
 	mu   sync.Mutex
 	runs []*browserRun
@@ -321,18 +322,24 @@ func (sc *scenario) ws() string { return sc.version.String() }
 // only the scenario's version. The http:// URL makes the client fetch and pin
 // the certificate hash, as browsers do.
 func (sc *scenario) dial(ctx context.Context, mux *moqt.TrackMux) (*moqt.Client, *moqt.Session) {
+	sc.t.Helper()
+	return sc.dialURL(ctx, sc.relay.httpURL("/"), &tls.Config{}, mux)
+}
+
+// dialURL is dial to another URL of the relay (moqt://, ws://).
+func (sc *scenario) dialURL(ctx context.Context, url string, tc *tls.Config, mux *moqt.TrackMux) (*moqt.Client, *moqt.Session) {
 	t := sc.t
 	t.Helper()
 	c := &moqt.Client{
-		TLSConfig: &tls.Config{},
+		TLSConfig: tc,
 		Config:    &moqt.Config{Versions: []moqt.Version{sc.version}},
 	}
 	if mux == nil {
 		mux = moqt.NewTrackMux()
 	}
-	sess, err := c.Dial(ctx, sc.relay.httpURL("/"), mux)
+	sess, err := c.Dial(ctx, url, mux)
 	if err != nil {
-		t.Fatalf("Go client: dial %s: %v", sc.relay.httpURL("/"), err)
+		t.Fatalf("Go client: dial %s: %v", url, err)
 	}
 	if sess.Version() != sc.version {
 		t.Fatalf("Go client: negotiated %v, want %v", sess.Version(), sc.version)
@@ -822,10 +829,13 @@ type jsError struct {
 }
 
 type connectInfo struct {
-	Protocol          *string  `json:"protocol"`
-	ConnectionVersion *string  `json:"connectionVersion"`
-	VersionMatches    *bool    `json:"versionMatches"`
-	Offered           []string `json:"offered"`
+	RequestedTransport string   `json:"requestedTransport"`
+	Transport          *string  `json:"transport"`
+	Subprotocol        *string  `json:"subprotocol"` // over WebSocket
+	Protocol           *string  `json:"protocol"`
+	ConnectionVersion  *string  `json:"connectionVersion"`
+	VersionMatches     *bool    `json:"versionMatches"`
+	Offered            []string `json:"offered"`
 }
 
 type publishResult struct {
@@ -897,6 +907,13 @@ func checkConnect(t *testing.T, who string, c *connectInfo, version moqt.Version
 		t.Errorf("%s: no connection info (did it connect?)", who)
 		return
 	}
+	wantTransport := "webtransport"
+	if c.RequestedTransport == "websocket" || c.RequestedTransport == "safari" {
+		wantTransport = "websocket"
+	}
+	if c.Transport == nil || *c.Transport != wantTransport {
+		t.Errorf("%s: connected over %v, want %s", who, deref(c.Transport), wantTransport)
+	}
 	want := version.String()
 	if c.Protocol == nil || *c.Protocol != want || c.ConnectionVersion == nil || *c.ConnectionVersion != want {
 		t.Errorf("%s: negotiated protocol %v / connection version %v, want %s (offered %v)", who, deref(c.Protocol), deref(c.ConnectionVersion), want, c.Offered)
@@ -940,6 +957,12 @@ func browserFrames(t *testing.T, who string, fs []browserFrame, onWire bool) []g
 
 // checkConsume asserts what every browser consumer must show: the pinned
 // version, no errors, each track ended cleanly and no group error.
+// legacyEndBlind reports whether the browser connection is one whose
+// moq-lite-03/04 track ends @moq/net cannot see: QMux over WebSocket.
+func legacyEndBlind(c *connectInfo, version moqt.Version) bool {
+	return c != nil && c.Transport != nil && *c.Transport == "websocket" && version < moqt.LiteDraft05
+}
+
 func checkConsume(t *testing.T, who string, r *consumeResult, version moqt.Version, tracks ...string) {
 	t.Helper()
 	checkConnect(t, who, r.Connect, version)
@@ -947,7 +970,16 @@ func checkConsume(t *testing.T, who string, r *consumeResult, version moqt.Versi
 		t.Errorf("%s: ok=%v errors=%v", who, r.OK, r.Errors)
 	}
 	for _, name := range tracks {
-		if end := r.TrackEnds[name]; end != "ended" {
+		end := r.TrackEnds[name]
+		if end == "timeout" && legacyEndBlind(r.Connect, version) {
+			// @moq/qmux notices a FIN only inside a read(), and @moq/net's
+			// moq-lite-03/04 subscriber waits for the subscribe stream's
+			// FIN (the end of a track) without reading it: over WebSocket
+			// the end never reaches it (peer-notes.md). Everything before
+			// the end is checked as usual.
+			continue
+		}
+		if end != "ended" {
 			t.Errorf("%s: track %s ended with %q, want \"ended\"", who, name, end)
 		}
 	}

@@ -13,10 +13,51 @@
 // rewrites `protocols` if a future @moq/net stops honouring the override.
 
 import * as Moq from "@moq/net";
+import QmuxSession from "@moq/qmux";
 
 const { Connection, Broadcast, Path, Time, RemoteError } = Moq;
 
 const VERSIONS = ["moq-lite-03", "moq-lite-04", "moq-lite-05"];
+
+// Safari 17 on macOS: @moq/net never uses WebTransport for it.
+const SAFARI_UA =
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
+
+// ---------------------------------------------------------------------------
+// WebSocket observer: what QMux over WebSocket offered and negotiated
+// ---------------------------------------------------------------------------
+
+const sockets = []; // one entry per WebSocket (or WebSocketStream) constructed in this page
+
+const NativeWebSocket = globalThis.WebSocket;
+if (NativeWebSocket) {
+	globalThis.WebSocket = class ObservedWebSocket extends NativeWebSocket {
+		constructor(url, protocols) {
+			super(url, protocols);
+			const entry = { url: String(url), offered: protocols ? [].concat(protocols) : [], protocol: null };
+			sockets.push(entry);
+			this.addEventListener("open", () => {
+				entry.protocol = this.protocol;
+			});
+		}
+	};
+}
+const NativeWebSocketStream = globalThis.WebSocketStream;
+if (NativeWebSocketStream) {
+	globalThis.WebSocketStream = class ObservedWebSocketStream extends NativeWebSocketStream {
+		constructor(url, options = {}) {
+			super(url, options);
+			const entry = { url: String(url), offered: options.protocols ? [...options.protocols] : [], protocol: null };
+			sockets.push(entry);
+			this.opened.then(
+				(conn) => {
+					entry.protocol = conn.protocol;
+				},
+				() => {},
+			);
+		}
+	};
+}
 
 // ---------------------------------------------------------------------------
 // WebTransport observer
@@ -175,15 +216,38 @@ async function open(opts) {
 	forcedProtocols = version ? [version] : undefined;
 	const first = transports.length;
 	const started = now();
-	const info = { url: opts.url, requestedVersion: version ?? null, certHash: opts.certHash ?? null };
+	const info = {
+		url: opts.url,
+		requestedVersion: version ?? null,
+		requestedTransport: opts.transport || "webtransport",
+		certHash: opts.certHash ?? null,
+	};
 	let conn;
+	let qmux; // the @moq/qmux session, over WebSocket
 	try {
-		conn = await Connection.connect(url, {
-			webtransport,
-			// Never fall back to WebSocket: the suite tests WebTransport.
-			websocket: { enabled: opts.websocket === true },
-			signal: AbortSignal.timeout(opts.connectTimeoutMs ?? 10000),
-		});
+		const signal = AbortSignal.timeout(opts.connectTimeoutMs ?? 10000);
+		if (opts.transport === "websocket") {
+			// QMux over WebSocket offering only the pinned version (over every QMux
+			// draft @moq/qmux knows), handed to @moq/net as its transport.
+			if (!version) throw new Error("transport websocket needs opts.version");
+			qmux = new QmuxSession(url, { protocols: [version], versions: { [version]: null }, requireProtocol: true });
+			// @moq/net reads the negotiated protocol at once when handed a transport
+			// (its own WebSocket path waits for `ready` first, connect.js:336).
+			await qmux.ready;
+			conn = await Connection.connect(url, { transport: qmux, signal });
+		} else if (opts.transport === "safari") {
+			// What Safari users get: @moq/net's browser check sends them to WebSocket
+			// with its own subprotocol offer.
+			Object.defineProperty(navigator, "userAgent", { get: () => SAFARI_UA, configurable: true });
+			conn = await Connection.connect(url, { webtransport, signal });
+		} else {
+			conn = await Connection.connect(url, {
+				webtransport,
+				// Never fall back to WebSocket: these runs test WebTransport.
+				websocket: { enabled: opts.websocket === true },
+				signal,
+			});
+		}
 	} catch (err) {
 		info.transports = transports.slice(first);
 		info.connectMs = now() - started;
@@ -198,9 +262,18 @@ async function open(opts) {
 	info.connectMs = now() - started;
 	info.transports = transports.slice(first);
 	const wt = info.transports[info.transports.length - 1];
-	// The protocol the session actually negotiated (WebTransport.protocol, from WT-Protocol).
+	// The protocol the session actually negotiated (WebTransport.protocol, from WT-Protocol;
+	// over WebSocket the subprotocol with its qmux-0N. prefix stripped).
 	info.protocol = wt?.protocol ?? null;
 	info.offered = wt?.offered ?? null;
+	if (conn.transport === "websocket") {
+		// The subprotocol the server chose, without its qmux-0N. prefix.
+		const ws = sockets[sockets.length - 1];
+		info.subprotocol = ws?.protocol ?? null;
+		info.protocol = ws?.protocol ? ws.protocol.replace(/^qmux-0[0-9]\./, "") : null;
+		info.offered = ws?.offered ?? null;
+		info.transports = [];
+	}
 	// What @moq/net decided from it (lite/connection.js `version`).
 	info.connectionVersion = conn.version ?? null;
 	info.transport = conn.transport ?? null;
@@ -511,7 +584,7 @@ async function consume(opts = {}) {
 					end = `error: ${describe(err)}`;
 				}
 				const drained = await Promise.race([Promise.all(readers).then(() => true), after(remaining(), false)]);
-				if (!drained && end === "ended") end = "timeout";
+				if (!drained && end === "ended") end = "timeout (groups not finished)";
 				result.trackEnds[name] = end;
 				ev("track end", { track: name, end });
 				sub.close();

@@ -64,7 +64,7 @@ type benchConfig struct {
 }
 
 func runBench(ctx context.Context, args []string) error {
-	fs := newFlagSet("bench", "bench [--subscribers N] [--bitrate 1MB] [--frame-size 1000] [--group-frames 30] [--warmup 3s] [--duration 5s] [--transport quic|webtransport] [--pin] [--baseline|--compare] [--url URL [--relay-pid PID]] [--runs K]")
+	fs := newFlagSet("bench", "bench [--subscribers N] [--bitrate 1MB] [--frame-size 1000] [--group-frames 30] [--warmup 3s] [--duration 5s] [--transport quic|webtransport|websocket] [--pin] [--baseline|--compare] [--url URL [--relay-pid PID]] [--runs K]")
 	var cfg benchConfig
 	bitrate := fs.String("bitrate", "1MB", "bytes per second of the track, per subscriber (e.g. 1MB, 250KB)")
 	fs.IntVar(&cfg.subscribers, "subscribers", 100, "subscribers, each on its own connection")
@@ -72,7 +72,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.tr.groupFrames, "group-frames", 30, "frames per group (one QUIC stream each)")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "time before measuring")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measurement time")
-	fs.StringVar(&cfg.transport, "transport", "quic", "subscribers' transport: quic (native moq-lite) or webtransport")
+	fs.StringVar(&cfg.transport, "transport", "quic", "subscribers' transport: quic (native moq-lite), webtransport or websocket (QMux)")
 	fs.BoolVar(&cfg.pin, "pin", false, "pin the server to CPU 0 and the clients to CPU 1 (taskset)")
 	baseline := fs.Bool("baseline", false, "measure raw quic-go instead of the relay: a plain QUIC server sends the same traffic (one uni stream per group)")
 	compare := fs.Bool("compare", false, "measure the baseline, then the relay, and report the relay's ratios")
@@ -98,8 +98,8 @@ func runBench(ctx context.Context, args []string) error {
 	if cfg.subscribers < 1 || cfg.tr.groupFrames < 1 || cfg.runs < 1 {
 		return errors.New("--subscribers, --group-frames and --runs must be positive")
 	}
-	if cfg.transport != "quic" && cfg.transport != "webtransport" {
-		return fmt.Errorf("--transport %q: want quic or webtransport", cfg.transport)
+	if cfg.transport != "quic" && cfg.transport != "webtransport" && cfg.transport != "websocket" {
+		return fmt.Errorf("--transport %q: want quic, webtransport or websocket", cfg.transport)
 	}
 	fmt.Fprintf(os.Stderr, "moq bench: %d subscribers, %d B/s each, %d-byte frames (%.0f frames/s), %d frames per group, warm-up %v, %v measured\n",
 		cfg.subscribers, cfg.tr.bitrate, cfg.tr.frameSize, float64(cfg.tr.bitrate)/float64(cfg.tr.frameSize), cfg.tr.groupFrames, cfg.warmup, cfg.duration)

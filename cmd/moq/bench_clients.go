@@ -80,8 +80,11 @@ func relayClients(ctx context.Context, wg *sync.WaitGroup, addr, transport strin
 	client := &moqt.Client{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
 	context.AfterFunc(ctx, func() { client.Close() })
 	url := "moqt://" + addr + "/"
-	if transport == "webtransport" {
+	switch transport {
+	case "webtransport":
 		url = "https://" + addr + "/"
+	case "websocket":
+		url = "ws://" + addr + "/" // the relay's HTTP listener, on TCP of the same port
 	}
 	// The publisher: one track, written at the traffic's rate to whoever
 	// subscribes (the relay, once).

@@ -6,9 +6,11 @@
 //	moq bench [flags]                                                    relay fan-out benchmark against raw quic-go
 //
 // URLs: http://host:port/path (fetch the certificate hash from the relay,
-// then WebTransport), https://host:port/path (WebTransport) and
-// moqt://host:port/path (native QUIC). --tls-insecure skips certificate
-// verification for self-signed servers.
+// then WebTransport), https://host:port/path (WebTransport),
+// moqt://host:port/path (native QUIC), and ws://host:port/path or
+// wss://host:port/path (QMux over WebSocket, as browsers without
+// WebTransport connect). --tls-insecure skips certificate verification for
+// self-signed servers.
 package main
 
 import (
@@ -90,7 +92,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "url", "http://localhost:4443/", "relay `URL`: http:// (fetch the certificate hash), https:// (WebTransport) or moqt:// (native QUIC)")
+	fs.StringVar(&c.url, "url", "http://localhost:4443/", "relay `URL`: http:// (fetch the certificate hash), https:// (WebTransport), moqt:// (native QUIC) or ws:// / wss:// (QMux over WebSocket)")
 	fs.StringVar(&c.jwt, "jwt", "", "`token` for a relay with authentication, added to the URL as ?jwt= (or put it in --url)")
 	fs.BoolVar(&c.insecure, "tls-insecure", false, "do not verify the server's certificate (self-signed servers)")
 	fs.StringVar(&c.version, "version", "", "moq-lite `version` to offer: moq-lite-03, moq-lite-04 or moq-lite-05 (default: all, newest preferred)")
