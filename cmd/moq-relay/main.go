@@ -88,11 +88,12 @@ type hooks struct {
 
 // listening describes the relay's listeners, for hooks.listening.
 type listening struct {
-	QUIC    net.Addr    // UDP: QUIC and WebTransport
-	QUICTLS *tls.Config // what the QUIC listener was created with
-	TCP     net.Addr    // TCP: HTTP(S) and WebSocket
-	TCPTLS  *tls.Config // nil: plain HTTP
-	HTTP01  net.Addr    // ACME HTTP-01, or nil
+	QUIC     net.Addr    // UDP: QUIC and WebTransport
+	QUICTLS  *tls.Config // what the QUIC listener was created with
+	TCP      net.Addr    // TCP: HTTP(S) and WebSocket
+	TCPTLS   *tls.Config // nil: plain HTTP
+	HTTP01   net.Addr    // ACME HTTP-01, or nil
+	Internal net.Addr    // /health and /metrics, or nil
 }
 
 // run is moq-relay with command-line args and environment getenv (as
@@ -208,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	if err != nil {
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
+	tcp = r.MonitorListener("web", tcp)
 	var listeners []net.Listener
 	closeListeners := func() {
 		tcp.Close()
@@ -251,8 +253,9 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 			closeListeners()
 			return fmt.Errorf("internal listener: %w", err)
 		}
+		internal = r.MonitorListener("internal", internal)
 		listeners = append(listeners, internal)
-		servers = append(servers, &http.Server{Handler: internalMux(), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: internalMux(r.MetricsHandler()), ReadHeaderTimeout: 10 * time.Second})
 	}
 	var http01 net.Listener
 	if cs.acme != nil && cs.acme.HTTPListen != "" {
@@ -325,6 +328,9 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	logger.Info("moq-relay: listening", attrs...)
 	if h.listening != nil {
 		l := listening{QUIC: up.addr, QUICTLS: up.tls, TCP: tcp.Addr(), TCPTLS: tcpTLS}
+		if internal != nil {
+			l.Internal = internal.Addr()
+		}
 		if http01 != nil {
 			l.HTTP01 = http01.Addr()
 		}
@@ -394,9 +400,11 @@ func (w httpErrorLog) Write(p []byte) (int, error) {
 
 // internalMux returns the handler of the internal listener ([internal]
 // listen): the endpoints for operators, kept off the public HTTP
-// listener. Add them here.
-func internalMux() *http.ServeMux {
+// listener: /health and the Prometheus exposition at /metrics. Add them
+// here.
+func internalMux(metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
