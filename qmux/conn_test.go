@@ -364,3 +364,43 @@ func TestManyConcurrentStreams(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A peer that sent its parameters and then went silent (answering no
+// QX_PING) is closed after the idle timeout, with quic-go's idle error.
+func TestIdleTimeout(t *testing.T) {
+	proto := Subprotocol(Draft02, "test")
+	srvc := make(chan *Conn, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{proto}})
+		if err != nil {
+			return
+		}
+		srvc <- Server(WebSocket(ws, nil, nil), &Config{Version: Draft02, MaxIdleTimeout: 100 * time.Millisecond})
+	}))
+	defer hs.Close()
+	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), &websocket.DialOptions{Subprotocols: []string{proto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	tp := appendFrame(nil, &frame{typ: typeTransportParam, params: &params{idleTimeoutMs: 60000, maxData: 1 << 20}})
+	if err := ws.Write(context.Background(), websocket.MessageBinary, tp); err != nil {
+		t.Fatal(err)
+	}
+	// Read (and ignore) what the server sends: its parameters, its
+	// QX_PINGs, its close.
+	go func() {
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	s := <-srvc
+	<-s.Context().Done()
+	var ie *quicgo.IdleTimeoutError
+	if err := context.Cause(s.Context()); !errors.As(err, &ie) {
+		t.Fatalf("closed with %v, want an idle timeout", err)
+	}
+	s.CloseWithError(0, "")
+}
