@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 
@@ -64,9 +65,19 @@ func runBenchServer(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// WebSocket (QMux) subscribers connect to TCP of the same port, as to
+	// moq-relay.
+	tcp, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("TCP listener for WebSocket: %w", err)
+	}
+	hs := &http.Server{Handler: r.WebSocketHandler(srv, http.NotFoundHandler())}
+	go hs.Serve(tcp)
 	fmt.Printf("ADDR %s\n", ln.Addr())
 	go func() {
 		<-ctx.Done()
+		hs.Close()
 		srv.Close()
 	}()
 	srv.ServeQUICListener(ln)
