@@ -186,14 +186,8 @@ func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error
 		http.Error(w, "moqt: not a WebTransport request", http.StatusBadRequest)
 		return fmt.Errorf("moqt: not a WebTransport request (%s %s)", r.Method, r.Proto)
 	}
-	check := checkSameOrigin
-	if s.Config != nil && s.Config.CheckHTTPOrigin != nil {
-		check = s.Config.CheckHTTPOrigin
-	}
-	if !check(r) {
-		s.stats.originRefusals.Add(1)
-		http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
-		return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
+	if err := s.checkOrigin(w, r); err != nil {
+		return err
 	}
 	offered := s.offeredVersions(r.Header)
 	if len(offered) == 0 {
@@ -207,19 +201,40 @@ func (s *Server) ServeWebTransport(w http.ResponseWriter, r *http.Request) error
 		http.Error(w, msg, http.StatusBadRequest)
 		return errors.New(msg)
 	}
+	return s.routeHTTP(&setupResponseWriter{server: s, http: w}, r, offered)
+}
+
+// checkOrigin answers 403 to a request whose origin Config.CheckHTTPOrigin
+// (nil: same origin) refuses.
+func (s *Server) checkOrigin(w http.ResponseWriter, r *http.Request) error {
+	check := checkSameOrigin
+	if s.Config != nil && s.Config.CheckHTTPOrigin != nil {
+		check = s.Config.CheckHTTPOrigin
+	}
+	if check(r) {
+		return nil
+	}
+	s.stats.originRefusals.Add(1)
+	http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
+	return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
+}
+
+// routeHTTP routes the setup request of an HTTP request (WebTransport or
+// WebSocket) offering versions to the Handler, answering 500 if it
+// neither accepts nor rejects it.
+func (s *Server) routeHTTP(rw *setupResponseWriter, r *http.Request, versions []Version) error {
 	req := &SetupRequest{
 		Path:       r.URL.Path,
 		URL:        &url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery},
-		Versions:   offered,
+		Versions:   versions,
 		RemoteAddr: r.RemoteAddr,
 		Request:    r,
 		ctx:        r.Context(),
 	}
-	rw := &setupResponseWriter{server: s, http: w}
 	s.handler().ServeMOQ(rw, req)
 	if rw.answer() {
 		s.stats.unanswered.Add(1)
-		http.Error(w, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
+		http.Error(rw.http, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
 		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
 	}
 	return nil

@@ -111,14 +111,8 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 		http.Error(w, "moqt: not a WebSocket upgrade request", http.StatusBadRequest)
 		return fmt.Errorf("moqt: not a WebSocket upgrade request (%s %s)", r.Method, r.Proto)
 	}
-	check := checkSameOrigin
-	if s.Config != nil && s.Config.CheckHTTPOrigin != nil {
-		check = s.Config.CheckHTTPOrigin
-	}
-	if !check(r) {
-		s.stats.originRefusals.Add(1)
-		http.Error(w, "moqt: origin not allowed", http.StatusForbidden)
-		return fmt.Errorf("moqt: origin %q not allowed", r.Header.Get("Origin"))
+	if err := s.checkOrigin(w, r); err != nil {
+		return err
 	}
 	offers := s.webSocketOffers(r.Header)
 	if len(offers) == 0 {
@@ -134,22 +128,7 @@ func (s *Server) ServeWebSocket(w http.ResponseWriter, r *http.Request) error {
 			versions = append(versions, o.version)
 		}
 	}
-	req := &SetupRequest{
-		Path:       r.URL.Path,
-		URL:        &url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery},
-		Versions:   versions,
-		RemoteAddr: r.RemoteAddr,
-		Request:    r,
-		ctx:        r.Context(),
-	}
-	rw := &setupResponseWriter{server: s, http: w, ws: offers}
-	s.handler().ServeMOQ(rw, req)
-	if rw.answer() {
-		s.stats.unanswered.Add(1)
-		http.Error(w, "moqt: the setup handler neither accepted nor rejected the session", http.StatusInternalServerError)
-		return errors.New("moqt: the setup handler neither accepted nor rejected the session")
-	}
-	return nil
+	return s.routeHTTP(&setupResponseWriter{server: s, http: w, ws: offers}, r, versions)
 }
 
 func containsVersion(list []Version, v Version) bool {
