@@ -152,6 +152,11 @@ func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic
 			}
 		}
 	}
+	if offer.value == "" {
+		// The handler changed r.Versions to one the client did not offer.
+		http.Error(rw.http, "moqt: no offered subprotocol for "+version.String(), http.StatusBadRequest)
+		return nil, 0, fmt.Errorf("moqt: the client offered no subprotocol for %v", version)
+	}
 	ws, err := websocket.Accept(rw.http, r.Request, &websocket.AcceptOptions{
 		Subprotocols:       []string{offer.value},
 		InsecureSkipVerify: true, // ServeWebSocket checked the origin
