@@ -215,3 +215,77 @@ func FuzzKVPs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSubgroupHeader round-trips whatever SubgroupHeader.Parse accepts.
+func FuzzSubgroupHeader(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		if _, ok := goldenHeaders[g.Name]; ok {
+			f.Add(g.bytes(f), versionIndex(g.version()))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var h SubgroupHeader
+		n, err := h.Parse(b, v)
+		if !v.known() {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse on %s: %v, want ErrInvalid", v, err)
+			}
+			return
+		}
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if n > len(b) {
+			t.Fatalf("Parse used %d of %d bytes", n, len(b))
+		}
+		enc := h.Append(nil, v)
+		if len(enc) != h.Len(v) {
+			t.Fatalf("Len %d, Append wrote %d", h.Len(v), len(enc))
+		}
+		var h2 SubgroupHeader
+		if m, err := h2.Parse(enc, v); err != nil || m != len(enc) || h != h2 {
+			t.Fatalf("re-parse of %x: %+v, %d, %v; want %+v", enc, h2, m, err, h)
+		}
+	})
+}
+
+// FuzzSubgroupObject round-trips whatever SubgroupObject.Parse accepts.
+func FuzzSubgroupObject(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		if c, ok := goldenObjects[g.Name]; ok {
+			f.Add(g.bytes(f), c.hasProps, versionIndex(g.version()))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, hasProps bool, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var o SubgroupObject
+		n, err := o.Parse(b, hasProps, v)
+		if !v.known() {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse on %s: %v, want ErrInvalid", v, err)
+			}
+			return
+		}
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if n > len(b) {
+			t.Fatalf("Parse used %d of %d bytes", n, len(b))
+		}
+		enc := o.Append(nil, hasProps, v)
+		if len(enc) != o.Len(hasProps, v) {
+			t.Fatalf("Len %d, Append wrote %d", o.Len(hasProps, v), len(enc))
+		}
+		var o2 SubgroupObject
+		if m, err := o2.Parse(enc, hasProps, v); err != nil || m != len(enc) || !reflect.DeepEqual(o, o2) {
+			t.Fatalf("re-parse of %x: %+v, %d, %v; want %+v", enc, o2, m, err, o)
+		}
+	})
+}

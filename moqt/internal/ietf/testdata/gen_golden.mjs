@@ -31,6 +31,8 @@ const { Subscribe, SubscribeOk, SubscribeUpdate } = await import(`${base}/ietf/s
 const { PublishDone } = await import(`${base}/ietf/publish.js`);
 const { PublishNamespace } = await import(`${base}/ietf/publish_namespace.js`);
 const SN = await import(`${base}/ietf/subscribe_namespace.js`);
+const Obj = await import(`${base}/ietf/object.js`);
+const { Timestamp } = await import(`${base}/time.js`);
 
 const drafts = { 17: Version.DRAFT_17, 18: Version.DRAFT_18, 19: Version.DRAFT_19, 20: Version.DRAFT_20 };
 
@@ -216,5 +218,35 @@ await add(
 // NAMESPACE / NAMESPACE_DONE on the SUBSCRIBE_NAMESPACE stream.
 await add("namespace", "SubscribeNamespaceEntry.encode", control(new SN.SubscribeNamespaceEntry({ suffix: "room/1" })));
 await add("namespace-done", "SubscribeNamespaceEntryDone.encode", control(new SN.SubscribeNamespaceEntryDone({ suffix: "room/1" })));
+
+// Subgroup headers: the flags @moq/net's publisher uses (publisher.js), and the other
+// Subgroup ID modes. Group.encode writes the Type as one varint then the fields.
+const headers = {
+	"subgroup-header-moq": { trackAlias: 1n, groupId: 42, subGroupId: 0, publisherPriority: 0, flags: { hasExtensions: true, hasSubgroup: false, hasSubgroupObject: false, hasEnd: true, hasPriority: true, firstObject: true } },
+	"subgroup-header-explicit": { trackAlias: 7n, groupId: 1000, subGroupId: 3, publisherPriority: 0, flags: { hasExtensions: false, hasSubgroup: true, hasSubgroupObject: false, hasEnd: false, hasPriority: false, firstObject: false } },
+	"subgroup-header-first-id": { trackAlias: 300n, groupId: 0, subGroupId: 0, publisherPriority: 200, flags: { hasExtensions: false, hasSubgroup: false, hasSubgroupObject: true, hasEnd: true, hasPriority: true, firstObject: true } },
+};
+for (const [name, h] of Object.entries(headers)) {
+	await add(name, "Group.encode", (v) => capture(v, (w) => new Obj.Group(h).encode(w, v)));
+}
+
+// Subgroup objects, as Frame.encode writes them after a header with or without properties.
+const withProps = { hasExtensions: true, hasEnd: true };
+const noProps = { hasExtensions: false, hasEnd: true };
+await add("object-timestamp", "Frame.encode (properties, Timestamp at timescale 1000)", (v) =>
+	capture(v, (w) => new Obj.Frame({ payload: enc.encode("hello"), timestamp: new Timestamp(1234567, 1000) }).encode(w, withProps, 1000, v, 5)),
+);
+await add("object-props-empty", "Frame.encode (properties, no timestamp)", (v) =>
+	capture(v, (w) => new Obj.Frame({ payload: enc.encode("x") }).encode(w, withProps, 1000, v, 0)),
+);
+await add("object-plain", "Frame.encode", (v) =>
+	capture(v, (w) => new Obj.Frame({ payload: new Uint8Array(200).fill(0xab) }).encode(w, noProps, undefined, v, 0)),
+);
+await add("object-empty", "Frame.encode (empty payload, status Normal)", (v) =>
+	capture(v, (w) => new Obj.Frame({ payload: new Uint8Array(0) }).encode(w, noProps, undefined, v, 0)),
+);
+await add("object-end-of-group", "Frame.encode (end of group marker)", (v) =>
+	capture(v, (w) => new Obj.Frame({}).encode(w, noProps, undefined, v, 0)),
+);
 
 process.stdout.write(`${JSON.stringify({ generator: "gen_golden.mjs", package: `@moq/net ${pkg.version}`, vectors }, null, "\t")}\n`);
