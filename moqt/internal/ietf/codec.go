@@ -257,6 +257,11 @@ func (p *parser) namespace(field string) Namespace {
 		p.fail(field, ErrTooLarge, fmt.Sprintf("%d fields, limit %d", n, MaxNamespaceFields))
 		return nil
 	}
+	// Each field takes at least its length byte.
+	if n > uint64(len(p.b)) {
+		p.fail(field, ErrTruncated, fmt.Sprintf("%d fields in %d bytes", n, len(p.b)))
+		return nil
+	}
 	if n == 0 {
 		return nil
 	}
