@@ -53,6 +53,9 @@ func runBenchClients(ctx context.Context, args []string) error {
 	connected := 0
 	if *mode == "baseline" {
 		connected, err = baselineSubscribers(ctx, &wg, *addr, recs)
+		if err == nil {
+			err = baselinePublisher(ctx, &wg, *addr, tr)
+		}
 	} else {
 		connected, err = relayClients(ctx, &wg, *addr, *transport, tr, recs, *maxLatency)
 	}
@@ -203,6 +206,44 @@ func readTrack(ctx context.Context, tr *moqt.TrackReader, rec *recorder) {
 			}
 		})
 	}
+}
+
+// baselinePublisher sends the traffic to the baseline forwarder over QUIC:
+// one uni stream per group, each frame a varint length and the payload,
+// written once per frame as the relay's publisher does.
+func baselinePublisher(ctx context.Context, wg *sync.WaitGroup, addr string, tr traffic) error {
+	conn, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{baselinePubALPN}}, &quic.Config{})
+	if err != nil {
+		return fmt.Errorf("baseline publisher: %w", err)
+	}
+	context.AfterFunc(ctx, func() { conn.CloseWithError(0, "") })
+	stop := make(chan struct{})
+	context.AfterFunc(ctx, func() { close(stop) })
+	wg.Go(func() {
+		var str quic.SendStream
+		var buf []byte
+		n := 0
+		tr.pace(stop, func(_ uint64, p []byte) {
+			if n%tr.groupFrames == 0 {
+				if str != nil {
+					str.Close()
+				}
+				var err error
+				if str, err = conn.OpenUniStreamSync(ctx); err != nil {
+					str = nil
+					return
+				}
+			}
+			n++
+			if str == nil {
+				return
+			}
+			buf = quicvarint.Append(buf[:0], uint64(len(p)))
+			buf = append(buf, p...)
+			str.Write(buf)
+		})
+	})
+	return nil
 }
 
 func baselineSubscribers(ctx context.Context, wg *sync.WaitGroup, addr string, recs []*recorder) (int, error) {

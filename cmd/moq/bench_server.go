@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,8 +19,12 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 )
 
-// baselineALPN is the ALPN of the baseline server: raw QUIC, no MoQ.
-const baselineALPN = "gomoq-bench-baseline"
+// baselineALPN is the ALPN of the baseline server's subscribers: raw QUIC,
+// no MoQ. baselinePubALPN is its publisher's.
+const (
+	baselineALPN    = "gomoq-bench-baseline"
+	baselinePubALPN = "gomoq-bench-baseline-pub"
+)
 
 // runBenchServer is the server process of `moq bench`: the relay, or the
 // baseline (a plain quic-go server sending the same traffic itself). It
@@ -84,11 +90,15 @@ func runBenchServer(ctx context.Context, args []string) error {
 	return nil
 }
 
-// serveBaseline sends the benchmark's traffic to every connection: one
-// uni stream per group, each frame a varint length and the payload; one
-// writer goroutine per connection fed by one pacing generator.
+// serveBaseline is the ceiling the relay is compared with: a plain quic-go
+// forwarder. The publisher (in the clients process, as the relay's) sends
+// the track to it over QUIC, one uni stream per group, each frame a varint
+// length and the payload; it writes every frame to each subscriber
+// connection, one uni stream per group, one writer goroutine per
+// connection. So both pay for ingest and fan-out, and the ratio measures
+// what MoQ and the relay add.
 func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr traffic) error {
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{baselineALPN}}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{baselineALPN, baselinePubALPN}}
 	ln, err := quic.ListenAddr(listen, tc, &quic.Config{})
 	if err != nil {
 		return err
@@ -97,32 +107,52 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 	var (
 		mu    sync.Mutex
 		conns = map[chan []byte]struct{}{}
-		once  sync.Once
 	)
-	stop := make(chan struct{})
 	go func() {
 		<-ctx.Done()
-		close(stop)
 		ln.Close()
 	}()
-	generate := func() {
-		tr.pace(stop, func(_ uint64, p []byte) {
-			mu.Lock()
-			for ch := range conns {
-				select {
-				case ch <- p:
-				default: // this connection is behind: the frame is lost for it
-				}
+	forward := func(p []byte) {
+		mu.Lock()
+		for ch := range conns {
+			select {
+			case ch <- p:
+			default: // this connection is behind: the frame is lost for it
 			}
-			mu.Unlock()
-		})
+		}
+		mu.Unlock()
+	}
+	ingest := func(conn quic.Connection) {
+		for {
+			str, err := conn.AcceptUniStream(conn.Context())
+			if err != nil {
+				return
+			}
+			go func() {
+				br := bufio.NewReader(str)
+				for {
+					n, err := quicvarint.Read(br)
+					if err != nil || n > 1<<20 {
+						return
+					}
+					p := make([]byte, n)
+					if _, err := io.ReadFull(br, p); err != nil {
+						return
+					}
+					forward(p)
+				}
+			}()
+		}
 	}
 	for {
 		conn, err := ln.Accept(context.Background())
 		if err != nil {
 			return nil
 		}
-		once.Do(func() { go generate() })
+		if conn.ConnectionState().Protocol == baselinePubALPN {
+			go ingest(conn)
+			continue
+		}
 		ch := make(chan []byte, 4096)
 		mu.Lock()
 		conns[ch] = struct{}{}
