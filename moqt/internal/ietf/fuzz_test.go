@@ -289,3 +289,58 @@ func FuzzSubgroupObject(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFetch(f *testing.F) { fuzzMessage[Fetch](f, "fetch-standalone", "fetch-joining") }
+
+func FuzzFetchOK(f *testing.F) { fuzzMessage[FetchOK](f, "fetch-ok") }
+
+// FuzzFetchHeader round-trips whatever FetchHeader.Parse accepts.
+func FuzzFetchHeader(f *testing.F) {
+	f.Add([]byte{0x05, 0x09}, uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var h FetchHeader
+		n, err := h.Parse(b, v)
+		if err != nil {
+			if !isSentinel(err) || !v.known() && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		var h2 FetchHeader
+		enc := h.Append(nil, v)
+		if m, err := h2.Parse(enc, v); err != nil || m != len(enc) || h2 != h || n > len(b) || len(enc) != h.Len(v) {
+			t.Fatalf("re-parse of %x: %+v, %v", enc, h2, err)
+		}
+	})
+}
+
+// FuzzFetchObject round-trips whatever FetchObject.Parse accepts.
+func FuzzFetchObject(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		if _, ok := goldenFetchObjects[g.Name]; ok {
+			f.Add(g.bytes(f), versionIndex(g.version()))
+		}
+	}
+	f.Add([]byte{0x80, 0x8c, 0x05, 0x02, 0x00}, uint8(1))
+	f.Add([]byte{0x82, 0x0c, 0x05, 0x02, 0x00}, uint8(3))
+	f.Fuzz(func(t *testing.T, b []byte, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var o FetchObject
+		n, err := o.Parse(b, v)
+		if err != nil {
+			if !isSentinel(err) || !v.known() && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		enc := o.Append(nil, v)
+		if len(enc) != o.Len(v) || n > len(b) {
+			t.Fatalf("Len %d, Append wrote %d", o.Len(v), len(enc))
+		}
+		var o2 FetchObject
+		if m, err := o2.Parse(enc, v); err != nil || m != len(enc) || !reflect.DeepEqual(o, o2) {
+			t.Fatalf("re-parse of %x: %+v, %v; want %+v", enc, o2, err, o)
+		}
+	})
+}

@@ -177,6 +177,24 @@ var goldenCases = map[string]goldenCase{
 	"namespace": {MsgNamespace, func(Version) message {
 		return &NamespaceEntry{Suffix: Namespace{"room", "1"}}
 	}, func() message { return new(NamespaceEntry) }},
+	"fetch-standalone": {MsgFetch, func(v Version) message {
+		m := &Fetch{RequestID: 10, Type: FetchStandalone, Namespace: Namespace{"live", "room"}, Track: "video",
+			Params: Params{param(ParamSubscriberPriority, 64)}}
+		if v != Draft20 {
+			m.Start, m.End = Location{3, 0}, Location{5, 0}
+		}
+		return m
+	}, func() message { return new(Fetch) }},
+	"fetch-joining": {MsgFetch, func(v Version) message {
+		m := &Fetch{RequestID: 12, Type: FetchRelativeJoining, JoiningRequestID: 4}
+		if v != Draft20 {
+			m.JoiningStart = 1
+		}
+		return m
+	}, func() message { return new(Fetch) }},
+	"fetch-ok": {MsgFetchOK, func(Version) message {
+		return &FetchOK{EndOfTrack: true, End: Location{20, 7}, Properties: KVPs{{Type: 0x08, Value: 90000}}}
+	}, func() message { return new(FetchOK) }},
 	"namespace-done": {MsgNamespaceDone, func(Version) message {
 		return &NamespaceDone{Suffix: Namespace{"room", "1"}}
 	}, func() message { return new(NamespaceDone) }},
@@ -188,7 +206,8 @@ func isStreamVector(name string) bool {
 	_, a := goldenVarints[name]
 	_, b := goldenHeaders[name]
 	_, c := goldenObjects[name]
-	return a || b || c
+	_, d := goldenFetchObjects[name]
+	return a || b || c || d || name == "fetch-header"
 }
 
 // goldenHeaders are the expected values of the subgroup header vectors.
@@ -219,6 +238,59 @@ var goldenObjects = map[string]goldenObject{
 	"object-plain":        {false, SubgroupObject{Payload: bytes.Repeat([]byte{0xab}, 200)}},
 	"object-empty":        {false, SubgroupObject{Status: StatusNormal}},
 	"object-end-of-group": {false, SubgroupObject{Status: StatusEndOfGroup}},
+}
+
+// goldenFetchObjects are the expected values of the fetch object vectors.
+var goldenFetchObjects = map[string]FetchObject{
+	// Properties: TIMESTAMP (0x10) = 90.
+	"fetch-object-first": {Flags: FetchGroupID | FetchObjectID | FetchPriority | FetchProperties, Group: 17, Object: 2,
+		Properties: []byte{0x10, 0x5a}, Payload: []byte("frame")},
+	"fetch-object-next": {Payload: []byte("next")},
+}
+
+func TestGoldenFetchStream(t *testing.T) {
+	seen := map[string]int{}
+	for _, g := range loadGolden(t) {
+		v := g.version()
+		b := g.bytes(t)
+		if g.Name == "fetch-header" {
+			seen[g.Name]++
+			var h FetchHeader
+			if n, err := h.Parse(b, v); err != nil || n != len(b) || h.RequestID != 9 {
+				t.Errorf("%s/%s: %+v, %d, %v", g.Name, v, h, n, err)
+			}
+			if enc := h.Append(nil, v); !bytes.Equal(enc, b) || h.Len(v) != len(b) {
+				t.Errorf("%s/%s: Append = %x", g.Name, v, enc)
+			}
+			for i := range b {
+				if _, err := new(FetchHeader).Parse(b[:i], v); !errors.Is(err, ErrTruncated) {
+					t.Errorf("%s/%s: prefix %d: %v", g.Name, v, i, err)
+				}
+			}
+		}
+		want, ok := goldenFetchObjects[g.Name]
+		if !ok {
+			continue
+		}
+		seen[g.Name]++
+		var o FetchObject
+		if n, err := o.Parse(append(b[:len(b):len(b)], 0xee), v); err != nil || n != len(b) || !reflect.DeepEqual(o, want) {
+			t.Errorf("%s/%s: Parse = %+v, %d, %v; want %+v", g.Name, v, o, n, err, want)
+		}
+		if enc := want.Append(nil, v); !bytes.Equal(enc, b) || want.Len(v) != len(b) {
+			t.Errorf("%s/%s: Append = %x, want %x", g.Name, v, enc, b)
+		}
+		for i := range b {
+			if _, err := new(FetchObject).Parse(b[:i], v); !errors.Is(err, ErrTruncated) {
+				t.Errorf("%s/%s: prefix %d: %v", g.Name, v, i, err)
+			}
+		}
+	}
+	for _, name := range []string{"fetch-header", "fetch-object-first", "fetch-object-next"} {
+		if seen[name] != 4 {
+			t.Errorf("%s: %d vectors, want 4", name, seen[name])
+		}
+	}
 }
 
 func TestGoldenSubgroups(t *testing.T) {

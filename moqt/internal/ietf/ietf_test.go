@@ -309,3 +309,36 @@ func TestControlStream(t *testing.T) {
 		t.Fatalf("second: 0x%x %+v %v", typ, g, err)
 	}
 }
+
+func TestFetchObjectFlags(t *testing.T) {
+	var o FetchObject
+	// End of Non-Existent Range: Group and Object, then a payload length.
+	n, err := o.Parse(body(0x8c, 5, 2, 0), Draft18)
+	if err != nil || n != 5 || o.Group != 5 || o.Object != 2 {
+		t.Errorf("end of range: %+v, %d, %v", o, n, err)
+	}
+	if _, err := o.Parse(body(0x20c, 5, 2, 0), Draft19); !errors.Is(err, ErrInvalid) {
+		t.Errorf("0x20C on 19: %v", err)
+	}
+	if _, err := o.Parse(body(0x20c, 5, 2, 0), Draft20); err != nil {
+		t.Errorf("0x20C on 20: %v", err)
+	}
+	if _, err := o.Parse(body(0x80, 0), Draft20); !errors.Is(err, ErrInvalid) {
+		t.Errorf("flags 0x80: %v", err)
+	}
+	// Subgroup present unless the datagram bit is set.
+	if _, err := o.Parse(body(0x03, 9, 0), Draft18); err != nil || o.SubgroupID != 9 {
+		t.Errorf("subgroup field: %+v %v", o, err)
+	}
+	if _, err := o.Parse(body(0x43, 0), Draft18); err != nil || o.SubgroupID != 0 {
+		t.Errorf("datagram bit: %+v %v", o, err)
+	}
+	var f Fetch
+	if err := f.Parse(body(0, 7, 0), Draft18); !errors.Is(err, ErrInvalid) {
+		t.Errorf("fetch type 7: %v", err)
+	}
+	var h FetchHeader
+	if _, err := h.Parse(body(0x04, 1), Draft18); !errors.Is(err, ErrInvalid) {
+		t.Errorf("fetch header type 4: %v", err)
+	}
+}
