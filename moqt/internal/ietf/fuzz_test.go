@@ -344,3 +344,40 @@ func FuzzFetchObject(f *testing.F) {
 		}
 	})
 }
+
+func FuzzPublish(f *testing.F) { fuzzMessage[Publish](f, "publish") }
+
+func FuzzPublishOK(f *testing.F) {
+	f.Add(body(1, 0x10, []byte{1}), uint8(0))
+	fuzzMessage[PublishOK](f)
+}
+
+func FuzzTrackStatus(f *testing.F) { fuzzMessage[TrackStatus](f, "track-status") }
+
+// FuzzDatagram round-trips whatever Datagram.Parse accepts.
+func FuzzDatagram(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		if _, ok := goldenDatagrams[g.Name]; ok {
+			f.Add(g.bytes(f), versionIndex(g.version()))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var d Datagram
+		err := d.Parse(b, v)
+		if err != nil {
+			if !isSentinel(err) || !v.known() && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		enc := d.Append(nil, v)
+		if len(enc) != d.Len(v) {
+			t.Fatalf("Len %d, Append wrote %d", d.Len(v), len(enc))
+		}
+		var d2 Datagram
+		if err := d2.Parse(enc, v); err != nil || !reflect.DeepEqual(d, d2) {
+			t.Fatalf("re-parse of %x: %+v, %v; want %+v", enc, d2, err, d)
+		}
+	})
+}

@@ -195,6 +195,14 @@ var goldenCases = map[string]goldenCase{
 	"fetch-ok": {MsgFetchOK, func(Version) message {
 		return &FetchOK{EndOfTrack: true, End: Location{20, 7}, Properties: KVPs{{Type: 0x08, Value: 90000}}}
 	}, func() message { return new(FetchOK) }},
+	"publish": {MsgPublish, func(Version) message {
+		return &Publish{RequestID: 5, Namespace: Namespace{"live", "room"}, Track: "audio", TrackAlias: 2,
+			Params:     Params{{Type: ParamLargestObject, Location: Location{3, 1}}, param(ParamForward, 1)},
+			Properties: KVPs{{Type: 0x22, Value: 2}}}
+	}, func() message { return new(Publish) }},
+	"track-status": {MsgTrackStatus, func(Version) message {
+		return &TrackStatus{RequestID: 14, Namespace: Namespace{"live"}, Track: "video"}
+	}, func() message { return new(TrackStatus) }},
 	"namespace-done": {MsgNamespaceDone, func(Version) message {
 		return &NamespaceDone{Suffix: Namespace{"room", "1"}}
 	}, func() message { return new(NamespaceDone) }},
@@ -207,7 +215,8 @@ func isStreamVector(name string) bool {
 	_, b := goldenHeaders[name]
 	_, c := goldenObjects[name]
 	_, d := goldenFetchObjects[name]
-	return a || b || c || d || name == "fetch-header"
+	_, e := goldenDatagrams[name]
+	return a || b || c || d || e || name == "fetch-header"
 }
 
 // goldenHeaders are the expected values of the subgroup header vectors.
@@ -287,6 +296,47 @@ func TestGoldenFetchStream(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"fetch-header", "fetch-object-first", "fetch-object-next"} {
+		if seen[name] != 4 {
+			t.Errorf("%s: %d vectors, want 4", name, seen[name])
+		}
+	}
+}
+
+// goldenDatagrams are the expected values of the datagram vectors and the
+// size of their header (the payload runs to the end, so only prefixes inside
+// the header are truncations).
+var goldenDatagrams = map[string]struct {
+	want   Datagram
+	header int
+}{
+	"datagram-payload":      {Datagram{TrackAlias: 1, GroupID: 500, ObjectID: 7, Priority: 3, Payload: []byte("datagram payload")}, 6},
+	"datagram-status":       {Datagram{HasStatus: true, DefaultPriority: true, TrackAlias: 2, GroupID: 1, Properties: []byte{0x10, 0x09}}, 7},
+	"datagram-end-of-group": {Datagram{EndOfGroup: true, DefaultPriority: true, TrackAlias: 2, GroupID: 8, ObjectID: 300, Payload: []byte("last")}, 5},
+}
+
+func TestGoldenDatagrams(t *testing.T) {
+	seen := map[string]int{}
+	for _, g := range loadGolden(t) {
+		c, ok := goldenDatagrams[g.Name]
+		if !ok {
+			continue
+		}
+		seen[g.Name]++
+		v, b := g.version(), g.bytes(t)
+		var d Datagram
+		if err := d.Parse(b, v); err != nil || !reflect.DeepEqual(d, c.want) {
+			t.Errorf("%s/%s: Parse = %+v, %v; want %+v", g.Name, v, d, err, c.want)
+		}
+		if enc := c.want.Append(nil, v); !bytes.Equal(enc, b) || c.want.Len(v) != len(b) {
+			t.Errorf("%s/%s: Append = %x, want %x", g.Name, v, enc, b)
+		}
+		for i := 0; i < c.header; i++ {
+			if err := new(Datagram).Parse(b[:i], v); !errors.Is(err, ErrTruncated) {
+				t.Errorf("%s/%s: prefix %d: %v", g.Name, v, i, err)
+			}
+		}
+	}
+	for name := range goldenDatagrams {
 		if seen[name] != 4 {
 			t.Errorf("%s: %d vectors, want 4", name, seen[name])
 		}

@@ -342,3 +342,49 @@ func TestFetchObjectFlags(t *testing.T) {
 		t.Errorf("fetch header type 4: %v", err)
 	}
 }
+
+func TestPublishOKDraft17Only(t *testing.T) {
+	m := PublishOK{Params: Params{param(ParamForward, 1)}}
+	typ, payload, _, err := ParseControl(m.Append(nil, Draft17), Draft17)
+	var got PublishOK
+	if err != nil || typ != MsgPublishOK || got.Parse(payload, Draft17) != nil || got.Params[0].Value != 1 {
+		t.Errorf("PUBLISH_OK on 17: 0x%x %+v %v", typ, got, err)
+	}
+	if err := got.Parse(payload, Draft18); !errors.Is(err, ErrInvalid) {
+		t.Errorf("PUBLISH_OK on 18: %v", err)
+	}
+	mustPanic(t, "PUBLISH_OK on 18", func() { m.Append(nil, Draft18) })
+}
+
+func TestDatagramTypes(t *testing.T) {
+	n := 0
+	for typ := uint64(0); typ < 0x100; typ++ {
+		if IsDatagramType(typ) {
+			n++
+		}
+	}
+	// 0x00..0x0F, 0x20..0x21, 0x24..0x25, 0x28..0x29, 0x2C..0x2D.
+	if n != 24 {
+		t.Errorf("%d valid datagram types, want 24", n)
+	}
+	var d Datagram
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"status with end of group", body(0x22, 1, 1, 1, 0), ErrInvalid},
+		{"bit 4", body(0x10, 1, 1, 1, 0), ErrInvalid},
+		{"empty properties", body(0x0d, 1, 1, 0), ErrInvalid},
+		{"properties on end of track", body(0x2d, 1, 1, 1, 0x10, 4), ErrInvalid},
+		{"trailing after status", body(0x2c, 1, 1, 0, 0), ErrTrailing},
+	} {
+		if err := d.Parse(c.b, Draft18); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// An explicit Object ID 0 is accepted and re-encoded with ZERO_OBJECT_ID.
+	if err := d.Parse(body(0x08, 1, 1, 0, "p"), Draft18); err != nil || d.ObjectID != 0 || d.Type() != 0x0c {
+		t.Errorf("explicit object 0: %+v %v", d, err)
+	}
+}

@@ -28,7 +28,8 @@ const Cluster = await import(`${base}/ietf/cluster.js`);
 const { RequestOk, RequestError } = await import(`${base}/ietf/request.js`);
 const { GoAway } = await import(`${base}/ietf/goaway.js`);
 const { Subscribe, SubscribeOk, SubscribeUpdate } = await import(`${base}/ietf/subscribe.js`);
-const { PublishDone } = await import(`${base}/ietf/publish.js`);
+const { PublishDone, Publish } = await import(`${base}/ietf/publish.js`);
+const { TrackStatusRequest } = await import(`${base}/ietf/track.js`);
 const { PublishNamespace } = await import(`${base}/ietf/publish_namespace.js`);
 const SN = await import(`${base}/ietf/subscribe_namespace.js`);
 const Obj = await import(`${base}/ietf/object.js`);
@@ -320,6 +321,51 @@ await add(
 		await w.u62(0n); // no parameters
 		await w.u62(0x08n); // TIMESCALE property
 		await w.u62(90000n);
+	}),
+);
+
+// PUBLISH as @moq/net's publisher sends it, and TRACK_STATUS.
+await add(
+	"publish",
+	"Publish.encode",
+	control(new Publish({ requestId: 5n, trackNamespace: "live/room", trackName: "audio", trackAlias: 2n, groupOrder: 2, contentExists: true, largest: { groupId: 3n, objectId: 1n }, forward: true })),
+);
+await add(
+	"track-status",
+	"TrackStatusRequest.encode",
+	control(new TrackStatusRequest({ requestId: 14n, trackNamespace: "live", trackName: "video" })),
+);
+
+// OBJECT_DATAGRAM: @moq/net 0.3.4 has no IETF datagram encoder, so these are built field by
+// field with its Writer after the draft text.
+await add("datagram-payload", "hand-built with Writer (no @moq/net encoder)", (v) =>
+	capture(v, async (w) => {
+		await w.u62(0x00n); // object id and priority present
+		await w.u62(1n);
+		await w.u62(500n);
+		await w.u62(7n);
+		await w.u8(3);
+		await w.write(enc.encode("datagram payload"));
+	}),
+);
+await add("datagram-status", "hand-built with Writer (no @moq/net encoder)", (v) =>
+	capture(v, async (w) => {
+		await w.u62(0x2dn); // STATUS | DEFAULT_PRIORITY | ZERO_OBJECT_ID | PROPERTIES
+		await w.u62(2n);
+		await w.u62(1n);
+		await w.u62(2n); // properties length
+		await w.u62(0x10n);
+		await w.u62(9n);
+		await w.u62(0n); // status Normal
+	}),
+);
+await add("datagram-end-of-group", "hand-built with Writer (no @moq/net encoder)", (v) =>
+	capture(v, async (w) => {
+		await w.u62(0x0an); // END_OF_GROUP | DEFAULT_PRIORITY
+		await w.u62(2n);
+		await w.u62(8n);
+		await w.u62(300n);
+		await w.write(enc.encode("last"));
 	}),
 );
 
