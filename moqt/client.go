@@ -48,7 +48,7 @@ type Client struct {
 
 func (c *Client) init() {
 	c.initOnce.Do(func() {
-		c.origin = newOrigin()
+		c.origin = c.Config.originID(newOrigin())
 		c.sessions = make(map[*Session]struct{})
 	})
 }

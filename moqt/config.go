@@ -99,6 +99,25 @@ type Config struct {
 	// long after the publisher's FIN. Default 500ms. (moq-lite-05 ends
 	// tracks by SUBSCRIBE_END accounting, without a timer.)
 	LegacyEndGrace time.Duration
+
+	// OriginID is the hop ID this endpoint adds to (moq-lite-03/04) or
+	// sends with (moq-lite-05) the announcements it forwards, and asks
+	// peers to exclude from the announcements they send it (04 and 05).
+	// Relays that link into a cluster set the same non-zero ID on their
+	// Server and on the Clients that dial their peers, so that a
+	// broadcast is never sent back to a relay it passed through. It must
+	// be below 2^53 (JavaScript peers decode it as a number); a larger
+	// value keeps its low 53 bits. Zero means a random ID per Server or
+	// Client.
+	OriginID uint64
+}
+
+// originID returns OriginID, or fallback when it is zero.
+func (c *Config) originID(fallback uint64) uint64 {
+	if c == nil || c.OriginID&(1<<53-1) == 0 {
+		return fallback
+	}
+	return c.OriginID & (1<<53 - 1)
 }
 
 const (

@@ -77,7 +77,7 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.origin = newOrigin()
+		s.origin = s.Config.originID(newOrigin())
 		s.listeners = make(map[quic.Listener]struct{})
 		s.conns = make(map[quic.Connection]struct{})
 		s.sessions = make(map[*Session]struct{})
