@@ -381,3 +381,30 @@ func FuzzDatagram(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLocationFilter round-trips whatever LocationFilter.Parse accepts.
+func FuzzLocationFilter(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		if _, ok := goldenFilters[g.Name]; ok {
+			f.Add(g.bytes(f), versionIndex(g.version()))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, vi uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		var lf LocationFilter
+		if err := lf.Parse(b, v); err != nil {
+			if !isSentinel(err) || !v.known() && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		enc := lf.Append(nil, v)
+		if len(enc) != lf.Len(v) {
+			t.Fatalf("Len %d, Append wrote %d", lf.Len(v), len(enc))
+		}
+		var lf2 LocationFilter
+		if err := lf2.Parse(enc, v); err != nil || lf != lf2 {
+			t.Fatalf("re-parse of %x: %+v, %v; want %+v", enc, lf2, err, lf)
+		}
+	})
+}

@@ -216,7 +216,8 @@ func isStreamVector(name string) bool {
 	_, c := goldenObjects[name]
 	_, d := goldenFetchObjects[name]
 	_, e := goldenDatagrams[name]
-	return a || b || c || d || e || name == "fetch-header"
+	_, f := goldenFilters[name]
+	return a || b || c || d || e || f || name == "fetch-header"
 }
 
 // goldenHeaders are the expected values of the subgroup header vectors.
@@ -340,6 +341,63 @@ func TestGoldenDatagrams(t *testing.T) {
 		if seen[name] != 4 {
 			t.Errorf("%s: %d vectors, want 4", name, seen[name])
 		}
+	}
+}
+
+// goldenFilters are the expected values of the LOCATION_FILTER vectors.
+var goldenFilters = map[string]func(v Version) LocationFilter{
+	"filter-next-object": func(Version) LocationFilter { return LocationFilter{Kind: FilterLargestObject} },
+	"filter-unfiltered": func(v Version) LocationFilter {
+		if v == Draft20 {
+			return LocationFilter{Kind: FilterNone}
+		}
+		return LocationFilter{Kind: FilterAbsoluteStart}
+	},
+	"filter-relative-0": func(v Version) LocationFilter {
+		if v == Draft20 {
+			return LocationFilter{Kind: FilterRelative}
+		}
+		return LocationFilter{Kind: FilterNextGroup}
+	},
+	"filter-relative-3": func(Version) LocationFilter { return LocationFilter{Kind: FilterRelative, RelativeGroups: 3} },
+	"filter-absolute-start": func(Version) LocationFilter {
+		return LocationFilter{Kind: FilterAbsoluteStart, Start: Location{1 << 40, 2}}
+	},
+	"filter-absolute-range": func(Version) LocationFilter {
+		return LocationFilter{Kind: FilterAbsoluteRange, Start: Location{5, 0}, EndGroup: 9}
+	},
+	"filter-absolute-range-object": func(Version) LocationFilter {
+		return LocationFilter{Kind: FilterAbsoluteRange, Start: Location{5, 1}, EndGroup: 300, EndObject: 3, HasEndObject: true}
+	},
+}
+
+func TestGoldenFilters(t *testing.T) {
+	seen := map[string]int{}
+	for _, g := range loadGolden(t) {
+		wantf, ok := goldenFilters[g.Name]
+		if !ok {
+			continue
+		}
+		seen[g.Name]++
+		v, b := g.version(), g.bytes(t)
+		want := wantf(v)
+		var f LocationFilter
+		if err := f.Parse(b, v); err != nil || f != want {
+			t.Errorf("%s/%s: Parse(%x) = %+v, %v; want %+v", g.Name, v, b, f, err, want)
+		}
+		if enc := want.Append(nil, v); !bytes.Equal(enc, b) || want.Len(v) != len(b) {
+			t.Errorf("%s/%s: Append = %x, want %x", g.Name, v, enc, b)
+		}
+		if v != Draft20 {
+			for i := range b {
+				if err := new(LocationFilter).Parse(b[:i], v); !errors.Is(err, ErrTruncated) {
+					t.Errorf("%s/%s: prefix %d: %v", g.Name, v, i, err)
+				}
+			}
+		}
+	}
+	if len(seen) != len(goldenFilters) {
+		t.Errorf("filter vectors for %d of %d cases", len(seen), len(goldenFilters))
 	}
 }
 

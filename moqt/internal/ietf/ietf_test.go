@@ -388,3 +388,32 @@ func TestDatagramTypes(t *testing.T) {
 		t.Errorf("explicit object 0: %+v %v", d, err)
 	}
 }
+
+func TestLocationFilterErrors(t *testing.T) {
+	var f LocationFilter
+	for _, c := range []struct {
+		name string
+		b    []byte
+		v    Version
+		want error
+	}{
+		{"unknown tag", body(5), Draft18, ErrInvalid},
+		{"empty on 17", nil, Draft17, ErrTruncated},
+		{"trailing after tag", body(2, 0), Draft19, ErrTrailing},
+		{"end overflow", body(4, uint64(1<<64-1), 0, 1), Draft18, ErrInvalid},
+		{"five fields", body(1, 2, 3, 4, 5), Draft20, ErrInvalid},
+		{"end overflow 20", body(uint64(1<<64-1), 0, 1), Draft20, ErrInvalid},
+	} {
+		if err := f.Parse(c.b, c.v); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	mustPanic(t, "relative on 19", func() { (&LocationFilter{Kind: FilterRelative}).Append(nil, Draft19) })
+	mustPanic(t, "none on 18", func() { (&LocationFilter{Kind: FilterNone}).Append(nil, Draft18) })
+	mustPanic(t, "end object on 19", func() {
+		(&LocationFilter{Kind: FilterAbsoluteRange, HasEndObject: true}).Append(nil, Draft19)
+	})
+	mustPanic(t, "backwards range", func() {
+		(&LocationFilter{Kind: FilterAbsoluteRange, Start: Location{5, 0}, EndGroup: 4}).Append(nil, Draft18)
+	})
+}

@@ -36,6 +36,7 @@ const Obj = await import(`${base}/ietf/object.js`);
 const { Timestamp } = await import(`${base}/time.js`);
 const { FetchHeader } = await import(`${base}/ietf/fetch.js`);
 const Namespace = await import(`${base}/ietf/namespace.js`);
+const Filter = await import(`${base}/ietf/filter.js`);
 
 const drafts = { 17: Version.DRAFT_17, 18: Version.DRAFT_18, 19: Version.DRAFT_19, 20: Version.DRAFT_20 };
 
@@ -368,5 +369,19 @@ await add("datagram-end-of-group", "hand-built with Writer (no @moq/net encoder)
 		await w.write(enc.encode("last"));
 	}),
 );
+
+// LOCATION_FILTER values (the raw Bytes of parameter 0x21), from filter.js's encode.
+const filters = {
+	"filter-next-object": [{ kind: "nextObject" }],
+	"filter-unfiltered": [{ kind: "unfiltered" }],
+	"filter-relative-0": [{ kind: "relative", groups: 0n }],
+	"filter-relative-3": [{ kind: "relative", groups: 3n }, ["20"]],
+	"filter-absolute-start": [{ kind: "absolute", startGroup: 1n << 40n, startObject: 2n }],
+	"filter-absolute-range": [{ kind: "absolute", startGroup: 5n, startObject: 0n, endGroup: 9n }],
+	"filter-absolute-range-object": [{ kind: "absolute", startGroup: 5n, startObject: 1n, endGroup: 300n, endObject: 3n }, ["20"]],
+};
+for (const [name, [f, versions]] of Object.entries(filters)) {
+	await add(name, "Filter.encode", async (v) => Buffer.from(Filter.encode(f, v)).toString("hex"), versions);
+}
 
 process.stdout.write(`${JSON.stringify({ generator: "gen_golden.mjs", package: `@moq/net ${pkg.version}`, vectors }, null, "\t")}\n`);
