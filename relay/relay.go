@@ -28,6 +28,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,10 @@ type Options struct {
 	// Auth decides what each session (and each HTTP request) may publish
 	// and subscribe to; nil allows everything. See JWTAuth.
 	Auth Authorizer
+	// OriginID is the relay's hop ID in a cluster (see OriginID and
+	// Peer): non-zero, below 2^53 (higher bits are dropped). Zero means a
+	// random one chosen by New.
+	OriginID uint64
 }
 
 func (o *Options) maxLatency() time.Duration {
@@ -103,28 +108,34 @@ type Relay struct {
 	opts   Options
 	logger *slog.Logger
 	mux    *moqt.TrackMux
+	origin uint64     // hop ID
+	routes routeTable // every session's announcements; the best of each path is in mux
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	upstreams   atomic.Int64 // upstream subscriptions open
-	subscribers atomic.Int64 // downstream subscriptions served
-	sessions    atomic.Int64
-	groups      atomic.Int64 // groups received from publishers
-	frames      atomic.Int64 // frames received from publishers
-	bytes       atomic.Int64 // payload bytes received from publishers
-	dropped     atomic.Int64 // groups dropped for subscribers (ended subscriptions)
-	cacheBytes  atomic.Int64 // payload bytes cached
-	fetches     atomic.Int64 // HTTP fetches served
-	metrics     metrics      // the rest of what Collector reports
+	upstreams    atomic.Int64 // upstream subscriptions open
+	subscribers  atomic.Int64 // downstream subscriptions served
+	sessions     atomic.Int64
+	groups       atomic.Int64 // groups received from publishers
+	frames       atomic.Int64 // frames received from publishers
+	bytes        atomic.Int64 // payload bytes received from publishers
+	dropped      atomic.Int64 // groups dropped for subscribers (ended subscriptions)
+	cacheBytes   atomic.Int64 // payload bytes cached
+	fetches      atomic.Int64 // HTTP fetches served
+	loopsRefused atomic.Int64 // announcements refused: they carried our hop ID
+	metrics      metrics      // the rest of what Collector reports
 
 	perSession sync.Map // *moqt.Session → *sessionStats
 }
 
 // New returns a Relay.
 func New(opts Options) *Relay {
-	r := &Relay{opts: opts, mux: moqt.NewTrackMux(), logger: opts.Logger}
+	r := &Relay{opts: opts, mux: moqt.NewTrackMux(), logger: opts.Logger, origin: opts.OriginID & (1<<53 - 1)}
+	if r.origin == 0 {
+		r.origin = newOriginID()
+	}
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,6 +161,9 @@ type Stats struct {
 	// TrackWriter's Stats().Dropped; every drop is also logged at debug).
 	GroupsDropped int64
 	CacheBytes    int64 // payload bytes cached
+	// LoopsRefused counts the announcements refused because their hop
+	// list held the relay's OriginID: they had passed through it already.
+	LoopsRefused int64
 }
 
 // Stats returns the relay's current counters.
@@ -164,6 +178,7 @@ func (r *Relay) Stats() Stats {
 		Bytes:         r.bytes.Load(),
 		GroupsDropped: r.dropped.Load(),
 		CacheBytes:    r.cacheBytes.Load(),
+		LoopsRefused:  r.loopsRefused.Load(),
 	}
 }
 
@@ -259,6 +274,12 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 		if !ann.IsActive() {
 			continue
 		}
+		if slices.Contains(ann.Hops(), r.origin) {
+			// It passed through this relay already: a loop.
+			r.logger.Debug("relay: refusing an announcement that passed through this relay", "path", clean(string(ann.BroadcastPath())), "hops", ann.Hops(), "remote", sess.RemoteAddr())
+			r.loopsRefused.Add(1)
+			continue
+		}
 		path := moqt.BroadcastPath(string(root) + "/" + string(ann.BroadcastPath()))
 		if !acc.CanPublish(path) {
 			r.logger.Info("relay: refusing a broadcast the session may not publish", "path", clean(string(path)), "remote", sess.RemoteAddr())
@@ -268,14 +289,18 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 		}
 		a := ann.WithPath(path)
 		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, stats: st, remote: ann.BroadcastPath(), ctx: sess.Context()}
-		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
-		r.mux.Announce(a, b)
+		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr(), "hops", len(ann.Hops()))
+		rt := &route{ann: a, b: b, hops: len(ann.Hops())}
 		r.wg.Add(1)
+		stop := context.AfterFunc(r.ctx, a.End) // Close ends every route
 		context.AfterFunc(a.Context(), func() {
 			defer r.wg.Done()
+			stop()
+			r.routes.remove(r.mux, rt)
 			r.logger.Info("relay: broadcast ended", "path", a.BroadcastPath().String())
 			b.close()
 		})
+		r.routes.add(r.mux, rt)
 	}
 }
 
