@@ -3,6 +3,7 @@ package ietf
 import (
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 )
@@ -405,6 +406,57 @@ func FuzzLocationFilter(f *testing.F) {
 		var lf2 LocationFilter
 		if err := lf2.Parse(enc, v); err != nil || lf != lf2 {
 			t.Fatalf("re-parse of %x: %+v, %v; want %+v", enc, lf2, err, lf)
+		}
+	})
+}
+
+// FuzzReader drives a Reader over arbitrary streams as control, subgroup and
+// fetch streams: it must never panic, and fail only with a sentinel or an
+// EOF.
+func FuzzReader(f *testing.F) {
+	for _, g := range loadGolden(f) {
+		f.Add(g.bytes(f), versionIndex(g.version()), uint8(0))
+		f.Add(g.bytes(f), versionIndex(g.version()), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, vi, mode uint8) {
+		v := fuzzVersions[int(vi)%len(fuzzVersions)]
+		r := NewReader(bytes.NewReader(b), v, 1024)
+		check := func(err error) bool {
+			if err == nil {
+				return true
+			}
+			if err != io.EOF && err != io.ErrUnexpectedEOF && !isSentinel(err) {
+				t.Fatalf("error %v", err)
+			}
+			return false
+		}
+		switch mode % 3 {
+		case 0:
+			for {
+				if _, _, err := r.ReadControl(); !check(err) {
+					return
+				}
+			}
+		case 1:
+			typ, err := r.ReadVarint()
+			if !check(err) {
+				return
+			}
+			h, err := r.ReadSubgroupHeader(typ)
+			if !check(err) {
+				return
+			}
+			for {
+				if _, err := r.ReadSubgroupObject(h.Properties, 4096); !check(err) {
+					return
+				}
+			}
+		default:
+			for {
+				if _, err := r.ReadFetchObject(4096); !check(err) {
+					return
+				}
+			}
 		}
 	})
 }

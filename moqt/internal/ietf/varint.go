@@ -70,28 +70,36 @@ func ParseVarint(b []byte, v Version) (x uint64, n int, err error) {
 	if len(b) == 0 {
 		return 0, 0, fmt.Errorf("ietf: varint: %w", ErrTruncated)
 	}
-	ones := bits.LeadingZeros8(^b[0])
-	switch {
-	case ones <= 5:
-		n = ones + 1
-	case ones == 6:
-		if v == Draft17 {
-			return 0, 0, fmt.Errorf("ietf: varint: %w (first byte 0x%02x is not a draft-17 code point)", ErrInvalid, b[0])
-		}
-		n = 7
-	case ones == 7:
-		n = 8
-	default:
-		n = 9
+	n, err = varintSize(b[0], v)
+	if err != nil {
+		return 0, 0, err
 	}
 	if len(b) < n {
 		return 0, 0, fmt.Errorf("ietf: varint: %w", ErrTruncated)
 	}
 	if n < 8 {
-		x = uint64(b[0] & (0x7f >> ones))
+		x = uint64(b[0] & (0x7f >> (n - 1)))
 	}
 	for _, c := range b[1:n] {
 		x = x<<8 | uint64(c)
 	}
 	return x, n, nil
+}
+
+// varintSize returns the length of the vi64 whose first byte is first, or
+// ErrInvalid for the 7-byte form on draft 17.
+func varintSize(first byte, v Version) (int, error) {
+	ones := bits.LeadingZeros8(^first)
+	switch {
+	case ones <= 5:
+		return ones + 1, nil
+	case ones == 6:
+		if v == Draft17 {
+			return 0, fmt.Errorf("ietf: varint: %w (first byte 0x%02x is not a draft-17 code point)", ErrInvalid, first)
+		}
+		return 7, nil
+	case ones == 7:
+		return 8, nil
+	}
+	return 9, nil
 }
