@@ -460,3 +460,7 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func FuzzPublishBlocked(f *testing.F) { fuzzMessage[PublishBlocked](f, "publish-blocked") }
+
+func FuzzSubscribeTracks(f *testing.F) { fuzzMessage[SubscribeTracks](f, "subscribe-tracks") }

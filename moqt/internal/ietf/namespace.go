@@ -224,3 +224,87 @@ func (m *NamespaceDone) Parse(payload []byte, v Version) error {
 	*m = NamespaceDone{Suffix: p.namespace("suffix")}
 	return p.finish()
 }
+
+// SubscribeTracks is SUBSCRIBE_TRACKS (draft 18+), the first message on a
+// bidi request stream asking for PUBLISH of every track under a prefix (the
+// track half of draft 17's SUBSCRIBE_NAMESPACE). @moq/net rejects it.
+//
+// Payload: RequestID(vi64) | Prefix | Params.
+type SubscribeTracks struct {
+	// RequestID identifies the request.
+	RequestID uint64
+	// Prefix is the Track Namespace Prefix.
+	Prefix Namespace
+	// Params are the Message Parameters.
+	Params Params
+}
+
+func (m *SubscribeTracks) bodyLen(v Version) int {
+	needVersion(v.since(Draft18), "SUBSCRIBE_TRACKS", v)
+	return VarintLen(m.RequestID) + namespaceLen(m.Prefix) + m.Params.Len(v)
+}
+
+// Len returns the framed size of m.
+func (m *SubscribeTracks) Len(v Version) int {
+	return ControlHeaderLen(MsgSubscribeTracks) + m.bodyLen(v)
+}
+
+// Append appends the framed message.
+func (m *SubscribeTracks) Append(b []byte, v Version) []byte {
+	b = appendControlHeader(b, MsgSubscribeTracks, m.bodyLen(v))
+	b = AppendVarint(b, m.RequestID)
+	b = appendNamespace(b, m.Prefix)
+	return m.Params.Append(b, v)
+}
+
+// Parse decodes a SUBSCRIBE_TRACKS payload; on draft 17 it fails with
+// ErrInvalid.
+func (m *SubscribeTracks) Parse(payload []byte, v Version) error {
+	p := parser{b: payload, v: v, msg: "SUBSCRIBE_TRACKS"}
+	if !v.since(Draft18) {
+		return versionError(p.msg, v)
+	}
+	*m = SubscribeTracks{RequestID: p.varint("request id"), Prefix: p.namespace("prefix")}
+	m.Params = p.params("parameters")
+	return p.finish()
+}
+
+// PublishBlocked is PUBLISH_BLOCKED (PUBLISH_SKIPPED from draft 19), sent
+// on a SUBSCRIBE_NAMESPACE stream for a matching track the publisher will
+// not PUBLISH.
+//
+// Payload: Suffix | TrackName.
+type PublishBlocked struct {
+	// Suffix is the track's namespace with the subscribed prefix removed.
+	Suffix Namespace
+	// Track is the track name.
+	Track string
+}
+
+func (m *PublishBlocked) bodyLen(v Version) int {
+	needVersion(v.known(), "PUBLISH_BLOCKED", v)
+	return namespaceLen(m.Suffix) + bytesLen(len(m.Track))
+}
+
+// Len returns the framed size of m.
+func (m *PublishBlocked) Len(v Version) int {
+	return ControlHeaderLen(MsgPublishBlocked) + m.bodyLen(v)
+}
+
+// Append appends the framed message.
+func (m *PublishBlocked) Append(b []byte, v Version) []byte {
+	b = appendControlHeader(b, MsgPublishBlocked, m.bodyLen(v))
+	b = appendNamespace(b, m.Suffix)
+	return appendBytes(b, m.Track)
+}
+
+// Parse decodes a PUBLISH_BLOCKED payload.
+func (m *PublishBlocked) Parse(payload []byte, v Version) error {
+	p := parser{b: payload, v: v, msg: "PUBLISH_BLOCKED"}
+	if !v.known() {
+		return versionError(p.msg, v)
+	}
+	*m = PublishBlocked{Suffix: p.namespace("suffix")}
+	m.Track = p.trackName("track name", m.Suffix)
+	return p.finish()
+}

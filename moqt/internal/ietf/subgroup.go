@@ -261,3 +261,12 @@ func (o *SubgroupObject) Parse(b []byte, hasProps bool, v Version) (int, error) 
 	}
 	return len(b) - len(p.b), nil
 }
+
+// Padding types (draft 18+): a unidirectional stream or a datagram of this
+// type carries only padding and is discarded by the receiver.
+const (
+	// StreamPadding is the PADDING stream type.
+	StreamPadding uint64 = 0x132b3e28
+	// DatagramPadding is the PADDING datagram type.
+	DatagramPadding uint64 = 0x132b3e29
+)

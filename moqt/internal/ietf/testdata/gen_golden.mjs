@@ -384,4 +384,18 @@ for (const [name, [f, versions]] of Object.entries(filters)) {
 	await add(name, "Filter.encode", async (v) => Buffer.from(Filter.encode(f, v)).toString("hex"), versions);
 }
 
+// PUBLISH_BLOCKED from @moq/net's encoder; SUBSCRIBE_TRACKS (no @moq/net encoder) built
+// with its Writer after the draft text.
+await add("publish-blocked", "PublishBlocked.encode", control(new SN.PublishBlocked({ suffix: "room", trackName: "chat" })));
+await add(
+	"subscribe-tracks",
+	"hand-built with Writer (SUBSCRIBE_TRACKS has no @moq/net encoder)",
+	frame(0x51, async (w, v) => {
+		await w.u62(16n);
+		await Namespace.encode(w, "live");
+		await w.u62(0n);
+	}),
+	["18", "19", "20"],
+);
+
 process.stdout.write(`${JSON.stringify({ generator: "gen_golden.mjs", package: `@moq/net ${pkg.version}`, vectors }, null, "\t")}\n`);
