@@ -3,6 +3,7 @@ package ietf
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -416,4 +417,30 @@ func TestLocationFilterErrors(t *testing.T) {
 	mustPanic(t, "backwards range", func() {
 		(&LocationFilter{Kind: FilterAbsoluteRange, Start: Location{5, 0}, EndGroup: 4}).Append(nil, Draft18)
 	})
+}
+
+func TestParseMessageDispatch(t *testing.T) {
+	for _, g := range loadGolden(t) {
+		c, ok := goldenCases[g.Name]
+		if !ok {
+			continue
+		}
+		v := g.version()
+		typ, payload, _, err := ParseControl(g.bytes(t), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseMessage(typ, payload, v)
+		if err != nil || !reflect.DeepEqual(m, c.want(v)) {
+			t.Errorf("%s/%s: %+v, %v", g.Name, v, m, err)
+		}
+	}
+	for _, c := range []struct {
+		typ uint64
+		v   Version
+	}{{0x11, Draft18}, {0x50, Draft17}, {0x51, Draft17}, {0x1e, Draft18}, {0x20, Draft17}, {0x15, Draft19}, {0x03, 0}} {
+		if _, err := ParseMessage(c.typ, nil, c.v); !errors.Is(err, ErrInvalid) {
+			t.Errorf("type 0x%x on %s: %v", c.typ, c.v, err)
+		}
+	}
 }

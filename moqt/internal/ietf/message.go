@@ -93,14 +93,86 @@ func ParseControl(b []byte, v Version) (typ uint64, payload []byte, n int, err e
 	return typ, payload, len(b) - len(p.b), nil
 }
 
-// message is implemented by every control message of this package.
-type message interface {
-	// Append appends the framed message.
+// Message is implemented by every control message of this package.
+type Message interface {
+	// Append appends the framed message: Type | Length | Payload.
 	Append(b []byte, v Version) []byte
 	// Len returns the framed size.
 	Len(v Version) int
-	// Parse decodes a payload.
+	// Parse decodes a payload (what ParseControl returns).
 	Parse(payload []byte, v Version) error
+}
+
+// message is the package-internal name of Message.
+type message = Message
+
+// NewMessage returns an empty message for control message type typ in v, or
+// nil if typ is not a control message of v (the drafts say to close the
+// session then).
+func NewMessage(typ uint64, v Version) Message {
+	if !v.known() {
+		return nil
+	}
+	switch typ {
+	case MsgSetup:
+		return new(Setup)
+	case MsgRequestUpdate:
+		return new(RequestUpdate)
+	case MsgSubscribe:
+		return new(Subscribe)
+	case MsgSubscribeOK:
+		return new(SubscribeOK)
+	case MsgRequestError:
+		return new(RequestError)
+	case MsgPublishNamespace:
+		return new(PublishNamespace)
+	case MsgRequestOK:
+		return new(RequestOK)
+	case MsgNamespace:
+		return new(NamespaceEntry)
+	case MsgPublishDone:
+		return new(PublishDone)
+	case MsgTrackStatus:
+		return new(TrackStatus)
+	case MsgNamespaceDone:
+		return new(NamespaceDone)
+	case MsgPublishBlocked:
+		return new(PublishBlocked)
+	case MsgGoaway:
+		return new(Goaway)
+	case MsgFetch:
+		return new(Fetch)
+	case MsgFetchOK:
+		return new(FetchOK)
+	case MsgPublish:
+		return new(Publish)
+	case SubscribeNamespaceType(v):
+		return new(SubscribeNamespace)
+	case MsgPublishOK:
+		if v == Draft17 {
+			return new(PublishOK)
+		}
+	case MsgSubscribeTracks:
+		if v.since(Draft18) {
+			return new(SubscribeTracks)
+		}
+	}
+	return nil
+}
+
+// ParseMessage decodes the payload of a control message of type typ, as
+// split off by ParseControl or [Reader.ReadControl]. A type that is not a
+// control message of v is ErrInvalid. Which messages may appear on which
+// stream is the session's business.
+func ParseMessage(typ uint64, payload []byte, v Version) (Message, error) {
+	m := NewMessage(typ, v)
+	if m == nil {
+		return nil, fmt.Errorf("ietf: control message: %w (unknown type 0x%x in %s)", ErrInvalid, typ, v)
+	}
+	if err := m.Parse(payload, v); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // parseFramed checks a framed control message's type and parses its
