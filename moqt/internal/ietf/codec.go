@@ -219,9 +219,30 @@ func (p *parser) location(field string) Location {
 	return Location{Group: p.varint(field), Object: p.varint(field)}
 }
 
-// Namespace is a Track Namespace: an ordered tuple of byte-string fields
-// (at most [MaxNamespaceFields]).
+// Namespace is a Track Namespace: an ordered tuple of byte-string fields,
+// at most [MaxNamespaceFields], none of them empty.
 type Namespace []string
+
+// Validate reports whether ns can be sent: at most MaxNamespaceFields
+// fields, none empty, at most MaxFullTrackName bytes in all (ErrTooLarge or
+// ErrInvalid otherwise). Append panics on a namespace that fails it, so
+// check names that come from elsewhere (a moq-lite path, a user) first.
+func (ns Namespace) Validate() error {
+	if len(ns) > MaxNamespaceFields {
+		return fmt.Errorf("ietf: namespace: %w (%d fields, limit %d)", ErrTooLarge, len(ns), MaxNamespaceFields)
+	}
+	total := 0
+	for i, f := range ns {
+		if f == "" {
+			return fmt.Errorf("ietf: namespace: %w (field %d is empty)", ErrInvalid, i)
+		}
+		total += len(f)
+	}
+	if total > MaxFullTrackName {
+		return fmt.Errorf("ietf: namespace: %w (%d bytes, limit %d)", ErrTooLarge, total, MaxFullTrackName)
+	}
+	return nil
+}
 
 // namespaceLen is the encoded size of Count(vi64) | (Length | bytes)*.
 func namespaceLen(ns Namespace) int {
@@ -233,10 +254,10 @@ func namespaceLen(ns Namespace) int {
 }
 
 // appendNamespace appends Count(vi64) | (Length | bytes)*. It panics if ns
-// has more than MaxNamespaceFields fields.
+// fails Validate.
 func appendNamespace(b []byte, ns Namespace) []byte {
-	if len(ns) > MaxNamespaceFields {
-		panicf("namespace has %d fields, limit %d", len(ns), MaxNamespaceFields)
+	if err := ns.Validate(); err != nil {
+		panic(err.Error())
 	}
 	b = AppendVarint(b, uint64(len(ns)))
 	for _, f := range ns {
@@ -247,7 +268,7 @@ func appendNamespace(b []byte, ns Namespace) []byte {
 
 // namespace reads a Track Namespace. The field count is checked before any
 // field is read, and the total length of the fields against
-// MaxFullTrackName. A zero count yields nil.
+// MaxFullTrackName; an empty field is ErrInvalid. A zero count yields nil.
 func (p *parser) namespace(field string) Namespace {
 	n := p.varint(field)
 	if p.err != nil {
@@ -270,6 +291,9 @@ func (p *parser) namespace(field string) Namespace {
 	for i := range ns {
 		ns[i] = p.string(field, MaxFullTrackName-total)
 		total += len(ns[i])
+		if p.err == nil && ns[i] == "" {
+			p.fail(field, ErrInvalid, fmt.Sprintf("field %d is empty", i))
+		}
 	}
 	if p.err != nil {
 		return nil

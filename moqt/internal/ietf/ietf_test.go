@@ -235,7 +235,9 @@ func TestAppendPanics(t *testing.T) {
 	mustPanic(t, "message too long", func() {
 		(&Setup{Options: KVPs{{Type: 1, Bytes: make([]byte, 1<<16-1)}}}).Append(nil, Draft18)
 	})
-	mustPanic(t, "33 fields", func() { (&NamespaceDone{Suffix: make(Namespace, 33)}).Append(nil, Draft18) })
+	mustPanic(t, "33 fields", func() {
+		(&NamespaceDone{Suffix: Namespace(strings.Split(strings.Repeat("a,", 32)+"a", ","))}).Append(nil, Draft18)
+	})
 	mustPanic(t, "first object on 17", func() { (&SubgroupHeader{FirstObject: true}).Append(nil, Draft17) })
 	mustPanic(t, "status with payload", func() {
 		(&SubgroupObject{Status: StatusEndOfGroup, Payload: []byte("x")}).Append(nil, false, Draft18)
@@ -443,4 +445,18 @@ func TestParseMessageDispatch(t *testing.T) {
 			t.Errorf("type 0x%x on %s: %v", c.typ, c.v, err)
 		}
 	}
+}
+
+func TestNamespaceEmptyField(t *testing.T) {
+	var m NamespaceDone
+	if err := m.Parse(body(2, 1, "a", 0), Draft18); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty field: %v", err)
+	}
+	if err := (Namespace{"a", ""}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Validate: %v", err)
+	}
+	if err := (Namespace{"a", "b"}).Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	mustPanic(t, "append empty field", func() { (&NamespaceDone{Suffix: Namespace{""}}).Append(nil, Draft18) })
 }
