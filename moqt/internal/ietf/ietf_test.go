@@ -460,3 +460,27 @@ func TestNamespaceEmptyField(t *testing.T) {
 	}
 	mustPanic(t, "append empty field", func() { (&NamespaceDone{Suffix: Namespace{""}}).Append(nil, Draft18) })
 }
+
+func TestCodes(t *testing.T) {
+	if s := SessionProtocolViolation.String(); s != "PROTOCOL_VIOLATION" {
+		t.Errorf("String = %q", s)
+	}
+	if s := RequestErrorCode(0x99).String(); s != "0x99" {
+		t.Errorf("unknown String = %q", s)
+	}
+	for _, v := range SupportedVersions() {
+		for c := range doneCodeNames {
+			if got := PublishDoneCodeOf(c.Wire(v), v); got != c {
+				t.Errorf("%s %s: round trip %s", v, c, got)
+			}
+		}
+		for c := range resetCodeNames {
+			if got := StreamResetCodeOf(c.Wire(v), v); got != c && !(v == Draft17 && c.Wire(v) == 0) {
+				t.Errorf("%s %s: round trip %s", v, c, got)
+			}
+		}
+	}
+	if DoneExpired.Wire(Draft17) != 5 || DoneExpired.Wire(Draft18) != 6 || ResetUnknownObjectStatus.Wire(Draft17) != 4 {
+		t.Error("draft-17 numbering")
+	}
+}
