@@ -15,6 +15,10 @@ import (
 	"github.com/gomoq/gomoq/quic"
 )
 
+// maxHops is the longest hop list moq-lite carries (the wire's limit):
+// an announcement that long is refused.
+const maxHops = 32
+
 // newOriginID returns a random hop ID: non-zero and below 2^53, what
 // JavaScript peers can decode.
 func newOriginID() uint64 { return rand.Uint64()&(1<<53-1) | 1 }

@@ -274,9 +274,12 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 		if !ann.IsActive() {
 			continue
 		}
-		if slices.Contains(ann.Hops(), r.origin) {
-			// It passed through this relay already: a loop.
-			r.logger.Debug("relay: refusing an announcement that passed through this relay", "path", clean(string(ann.BroadcastPath())), "hops", ann.Hops(), "remote", sess.RemoteAddr())
+		if hops := ann.Hops(); slices.Contains(hops, r.origin) || len(hops) >= maxHops {
+			// It passed through this relay already: a loop. Or its hop
+			// list is at the limit, which is what ends a loop on
+			// moq-lite-03, whose announcements carry a hop count and
+			// no IDs.
+			r.logger.Debug("relay: refusing an announcement that passed through this relay or too many", "path", clean(string(ann.BroadcastPath())), "hops", hops, "remote", sess.RemoteAddr())
 			r.loopsRefused.Add(1)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -70,6 +71,11 @@ type Config struct {
 		KeyDir string `toml:"key_dir" flag:"auth-key-dir" arg:"directory" help:"directory of JWK files chosen by the token's kid ({kid}.jwk), read when needed"`
 		Public list   `toml:"public" flag:"auth-public" arg:"prefix" help:"path prefixes that connections without a token may publish and subscribe to (\"\" or \"/\": everything)"`
 	} `toml:"auth"`
+	Cluster struct {
+		Connect list   `toml:"connect" flag:"cluster-connect" arg:"url" help:"peer relays to dial and keep linked (https://, moqt://, http:// pinning the peer's certificate hash, ws://); each link carries announcements and subscriptions both ways"`
+		ID      int64  `toml:"id" flag:"cluster-id" default:"0" arg:"n" help:"this relay's origin (hop) ID in the cluster, 1 to 2^53-1, stable across restarts (0: random at each start)"`
+		Token   string `toml:"token" flag:"cluster-token" arg:"file" help:"file holding a JWT, appended as ?jwt= to the cluster.connect URLs that carry none"`
+	} `toml:"cluster"`
 	Limits struct {
 		MaxSessions        int      `toml:"max_sessions" flag:"max-sessions" default:"0" arg:"n" help:"sessions at once; more are refused [10000]"`
 		MaxSubscriptions   int      `toml:"max_subscriptions" flag:"max-subscriptions" default:"0" arg:"n" help:"subscriptions a session may hold open [1024]"`
@@ -103,6 +109,13 @@ func (c *Config) validate(from map[string]string) error {
 		return fmt.Errorf("server.tls.generate (%s): an empty host name", from["server.tls.generate"])
 	case c.Auth.Key != "" && c.Auth.KeyDir != "":
 		return fmt.Errorf("auth.key (%s) and auth.key_dir (%s) exclude each other", from["auth.key"], from["auth.key_dir"])
+	case c.Cluster.ID < 0 || c.Cluster.ID >= 1<<53:
+		return fmt.Errorf("cluster.id (%s): want 1 to 2^53-1 (9007199254740991), or 0 for a random one, got %d", from["cluster.id"], c.Cluster.ID)
+	}
+	for _, u := range c.Cluster.Connect {
+		if err := checkPeerURL(u); err != nil {
+			return fmt.Errorf("cluster.connect (%s): %w", from["cluster.connect"], err)
+		}
 	}
 	return nil
 }
@@ -144,6 +157,24 @@ func validateACME(c *Config, from map[string]string) error {
 		if err := v.a.Validate(); err != nil {
 			return fmt.Errorf("server.tls.%s (%s): %w", v.key, from["server.tls."+v.key], err)
 		}
+	}
+	return nil
+}
+
+// checkPeerURL checks a cluster.connect URL: a scheme moqt.Client dials
+// and a host.
+func checkPeerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("bad URL %q", s)
+	}
+	switch u.Scheme {
+	case "https", "http", "moqt", "ws", "wss":
+	default:
+		return fmt.Errorf("%s: want an https://, http://, moqt://, ws:// or wss:// URL", u.Redacted())
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%s: no host", u.Redacted())
 	}
 	return nil
 }

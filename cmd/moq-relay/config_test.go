@@ -252,7 +252,11 @@ func TestConfigErrors(t *testing.T) {
 		{name: "unknown key", file: "[server]\nlisten = \"[::]:1\"\n\nlisten_udp = 1\n", want: []string{"relay.toml:4:", "unknown key server.listen_udp"}},
 		{name: "unknown key, dotted", file: "[server]\ntls.crt = \"x\"\n", want: []string{"relay.toml:2:", "unknown key server.tls.crt"}},
 		{name: "unknown key, hint", file: "\n[limits]\nmax-sessions = 3\n", want: []string{"relay.toml:3:", "unknown key limits.max-sessions", "did you mean limits.max_sessions?"}},
-		{name: "unknown table", file: "[log]\nlevel = \"info\"\n[cluster]\nroot = \"x\"\nnode = \"y\"\n", want: []string{"relay.toml:3:", "unknown table [cluster]"}},
+		{name: "unknown table", file: "[log]\nlevel = \"info\"\n[gossip]\nroot = \"x\"\nnode = \"y\"\n", want: []string{"relay.toml:3:", "unknown table [gossip]"}},
+		{name: "cluster id too large", args: []string{"--cluster-id", "9007199254740992"}, want: []string{"cluster.id (--cluster-id):", "2^53-1"}},
+		{name: "cluster id negative", file: "[cluster]\nid = -1\n", want: []string{"cluster.id (", "relay.toml:2):"}},
+		{name: "cluster connect scheme", env: env{"MOQ_CLUSTER_CONNECT": "moqt://a.example:4443/,ftp://b.example/"}, want: []string{"cluster.connect (MOQ_CLUSTER_CONNECT):", "ftp://b.example/", "want an https://"}},
+		{name: "cluster connect host", args: []string{"--cluster-connect", "https:///x"}, want: []string{"cluster.connect (--cluster-connect):", "no host"}},
 		{name: "two unknown keys", file: "[log]\nlevle = \"x\"\n[web.https]\nlisten = \"x\"\n", want: []string{"relay.toml:2: unknown key log.levle", "relay.toml:3: unknown table [web.https]"}},
 		{name: "string for integer", file: "[limits]\ncache_groups = 3\nmax_sessions = \"many\"\n", want: []string{"line 3", "limits.max_sessions", "string", "integer"}},
 		{name: "bad duration", file: "[limits]\n\nsetup_timeout = \"10 parsecs\"\n", want: []string{"relay.toml:3:", "limits.setup_timeout", `"10 parsecs"`}},
@@ -467,5 +471,38 @@ acme_directory = "https://acme-staging-v02.api.letsencrypt.org/directory"
 	printConfig(&out, cfg)
 	if back, _ := mustLoad(t, out.String(), nil); !reflect.DeepEqual(back, cfg) {
 		t.Errorf("--print-config with acme loads as\n %+v\nwant\n %+v", *back, *cfg)
+	}
+}
+
+// TestClusterSettings: cluster.connect is a repeatable flag and a
+// comma-separated variable; cluster.token's JWT is added to the URLs that
+// carry none, and the others keep theirs.
+func TestClusterSettings(t *testing.T) {
+	tok := filepath.Join(t.TempDir(), "cluster.jwt")
+	if err := os.WriteFile(tok, []byte("tok.en.x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	ld, err := loadConfig(&cfg, []string{"--cluster-connect", "moqt://a.example:4443/", "--cluster-connect", "https://b.example/?jwt=own", "--cluster-token", tok}, env{"MOQ_CLUSTER_ID": "42"}.lookup, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.ID != 42 || ld.from["cluster.id"] != "MOQ_CLUSTER_ID" {
+		t.Fatalf("cluster.id = %d from %s", cfg.Cluster.ID, ld.from["cluster.id"])
+	}
+	got, err := peerURLs(&cfg, ld.from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"moqt://a.example:4443/?jwt=tok.en.x", "https://b.example/?jwt=own"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("peer URLs %q, want %q", got, want)
+	}
+	cfg = Config{}
+	if _, err := loadConfig(&cfg, nil, env{"MOQ_CLUSTER_CONNECT": "moqt://a.example/, http://b.example:4443/"}.lookup, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := (list{"moqt://a.example/", "http://b.example:4443/"}); !slices.Equal(cfg.Cluster.Connect, want) {
+		t.Fatalf("MOQ_CLUSTER_CONNECT: %q, want %q", cfg.Cluster.Connect, want)
 	}
 }

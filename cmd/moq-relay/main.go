@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -149,8 +150,13 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		CacheBytes:    lim.CacheBytes,
 		MaxGroupBytes: lim.MaxGroupBytes,
 		MaxLatency:    time.Duration(lim.MaxLatency),
+		OriginID:      uint64(cfg.Cluster.ID),
 	})
 	defer r.Close()
+	peers, err := peerURLs(&cfg, ld.from)
+	if err != nil {
+		return err
+	}
 	type quicUp struct {
 		addr      net.Addr
 		tls       *tls.Config
@@ -175,6 +181,9 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 			MaxSubscriptions:   lim.MaxSubscriptions,
 			MaxAnnounceStreams: lim.MaxAnnounceStreams,
 			MaxSessions:        lim.MaxSessions,
+			// Peers leave out of what they announce to us what passed
+			// through us already (and we do not take it back).
+			OriginID: r.OriginID(),
 		},
 		// A Transport of run's, closed when it returns: one made by
 		// quic.ListenAddr keeps its socket (and goroutines) until its
@@ -326,6 +335,12 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		attrs = append(attrs, "internal", "http://"+internal.Addr().String()+"/health")
 	}
 	logger.Info("moq-relay: listening", attrs...)
+	for _, u := range peers {
+		r.Peer(u, nil)
+	}
+	if len(peers) > 0 {
+		logger.Info("moq-relay: cluster", "id", r.OriginID(), "peers", len(peers))
+	}
 	if h.listening != nil {
 		l := listening{QUIC: up.addr, QUICTLS: up.tls, TCP: tcp.Addr(), TCPTLS: tcpTLS}
 		if internal != nil {
@@ -372,6 +387,38 @@ wait:
 	}
 	logger.Info("moq-relay: stopped")
 	return nil
+}
+
+// peerURLs returns the cluster.connect URLs, with the JWT of
+// cluster.token added to those that carry none.
+func peerURLs(cfg *Config, from map[string]string) ([]string, error) {
+	c := &cfg.Cluster
+	if len(c.Connect) == 0 {
+		return nil, nil
+	}
+	token := ""
+	if c.Token != "" {
+		b, err := os.ReadFile(c.Token)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.token (%s): %w", from["cluster.token"], err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return nil, fmt.Errorf("cluster.token (%s): %s is empty", from["cluster.token"], c.Token)
+		}
+	}
+	out := make([]string, 0, len(c.Connect))
+	for _, s := range c.Connect {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.connect (%s): bad URL", from["cluster.connect"])
+		}
+		if q := u.Query(); token != "" && !q.Has("jwt") {
+			q.Set("jwt", token)
+			u.RawQuery = q.Encode()
+		}
+		out = append(out, u.String())
+	}
+	return out, nil
 }
 
 // newLogger returns the logger of [log] level and format, writing to w.
