@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -515,4 +517,70 @@ func TestClusterRedial(t *testing.T) {
 		}
 		readFrames(t, tr, 3)
 	})
+}
+
+// logRecords is a slog.Handler that sends the records whose message is
+// msg to a channel.
+type logRecords struct {
+	msg string
+	ch  chan slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- r.Clone():
+		default: // the test has what it wants
+		}
+	}
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// TestPeerRetriesWithBackoff: a peer that cannot be reached is dialed
+// again and again, each failure logged with its attempt and a growing
+// backoff, the token never shown; Close ends the retries (leakCheck).
+func TestPeerRetriesWithBackoff(t *testing.T) {
+	leakCheck(t)
+	h := &logRecords{msg: "relay: peer dial failed", ch: make(chan slog.Record, 4)}
+	r := relay.New(relay.Options{Logger: slog.New(h)})
+	// A TCP port nobody listens on: each dial is refused at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r.Peer("ws://"+addr+"/?jwt=secret-token", nil)
+	var backoffs []time.Duration
+	for attempt := int64(1); attempt <= 4; attempt++ {
+		var rec slog.Record
+		select {
+		case rec = <-h.ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no failure logged for attempt %d", attempt)
+		}
+		attrs := map[string]slog.Value{}
+		rec.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value; return true })
+		if got := attrs["attempt"].Int64(); got != attempt {
+			t.Errorf("attempt %d logged as %d", attempt, got)
+		}
+		backoffs = append(backoffs, attrs["retry_in"].Duration())
+		for k, v := range attrs {
+			if strings.Contains(v.String(), "secret-token") {
+				t.Errorf("log attribute %s shows the token: %s", k, v)
+			}
+		}
+		if !strings.Contains(attrs["peer"].String(), addr) {
+			t.Errorf("peer logged as %q", attrs["peer"])
+		}
+	}
+	for i := 1; i < len(backoffs); i++ {
+		if backoffs[i] != 2*backoffs[i-1] {
+			t.Errorf("backoffs %v do not double", backoffs)
+		}
+	}
+	r.Close()
 }
