@@ -13,6 +13,11 @@
 // JWTAuth takes moq-relay's tokens (?jwt= with the claims root, put, get
 // and exp).
 //
+// Relays link into a cluster with Peer: a relay dials another as a client,
+// keeps the link up, and relays both ways over it; announcements carry the
+// relays they passed through (OriginID), and none is taken back by a relay
+// it passed through.
+//
 // Or, to accept sessions yourself (every session may do everything):
 //
 //	server.Handler = moqt.SetupHandlerFunc(func(w moqt.SetupResponseWriter, req *moqt.SetupRequest) {

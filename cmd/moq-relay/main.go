@@ -18,6 +18,7 @@
 // Every setting is a key of a TOML config file (moq-relay's sections and
 // keys: [log] level, [server] listen, [server.tls] cert, key and generate,
 // [web.http] listen, [internal] listen, [auth] key, key_dir and public,
+// [cluster] connect, id and token (the peers it dials and keeps linked),
 // and ours: [log] format, [server] shutdown_timeout, [server.tls] acme and
 // its acme_ keys, [limits]), a flag (--listen, --tls-cert, ...) and an
 // environment variable, MOQ_ and the key's path upper-cased with "_"
