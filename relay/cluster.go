@@ -152,8 +152,8 @@ type PeerOptions struct {
 //
 // The link is kept up until the relay closes: after a failed dial or the
 // end of the session it dials again, after an exponential backoff with
-// jitter (100 ms doubling, at most 10 s; reset by a session that was
-// set up). Each failure is logged at warn, with the URL's jwt redacted.
+// jitter (100 ms doubling, at most 10 s; reset by a session that lasted
+// 10 s). Each failure is logged at warn, with the URL's jwt redacted.
 // Close ends the link and waits for it.
 func (r *Relay) Peer(rawURL string, opts *PeerOptions) {
 	if opts == nil {
@@ -198,12 +198,18 @@ func (r *Relay) keepPeer(c *moqt.Client, rawURL string) {
 			r.logger.Info("relay: peer connected", "peer", shown, "version", sess.Version().String())
 			r.metrics.setTransport(sess, transportOfURL(rawURL))
 			stop := context.AfterFunc(r.ctx, func() { sess.Terminate(moqt.NoError, "relay closing") })
+			start := time.Now()
 			r.ServeSession(sess)
 			stop()
 			if r.ctx.Err() != nil {
 				return
 			}
-			backoff, attempt = peerMinBackoff, 0
+			attempt = 0
+			if time.Since(start) >= peerMaxBackoff {
+				// A link that held; one that a peer ends at once (a
+				// refused token, say) keeps backing off.
+				backoff = peerMinBackoff
+			}
 			reason := "closed"
 			if err := context.Cause(sess.Context()); err != nil {
 				reason = err.Error()
