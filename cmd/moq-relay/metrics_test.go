@@ -30,6 +30,10 @@ func TestInternalMetrics(t *testing.T) {
 	const groups, frames = 4, 3
 	mux := moqt.NewTrackMux()
 	written := make(chan error, 1)
+	// The track stays open until the subscriber has every frame: a track
+	// that ended before the relay's subscription reached it would be
+	// subscribed to again (two upstream subscriptions, twice the groups).
+	release := make(chan struct{})
 	mux.PublishFunc(ctx, "/m", func(tw *moqt.TrackWriter) {
 		var err error
 		for g := range groups {
@@ -41,6 +45,10 @@ func TestInternalMetrics(t *testing.T) {
 				gw.WriteFrame(ctx, moqt.NewFrame([]byte("0123456789")))
 			}
 			gw.Close()
+		}
+		select {
+		case <-release:
+		case <-tw.Context().Done():
 		}
 		tw.Close()
 		written <- err
@@ -84,6 +92,9 @@ func TestInternalMetrics(t *testing.T) {
 				break
 			}
 			got++
+		}
+		if got == groups*frames {
+			close(release)
 		}
 	}
 	if err := <-written; err != nil {
