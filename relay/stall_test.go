@@ -57,50 +57,60 @@ func TestStalledSubscriberAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// The healthy subscriber reads 3 s of traffic.
+			// The healthy subscriber reads 20 groups (2 s of traffic) while
+			// the other reads nothing: it gets each of them whole, in
+			// sequence, with nothing dropped. (Its latency is logged, not
+			// asserted: speed belongs in benchmarks.)
+			const want = 20
 			var latencies []time.Duration
-			frames := 0
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			var seqs []uint64
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a hang guard only
 			defer cancel()
-			for ctx.Err() == nil {
+			for len(seqs) < want {
 				gr, err := trHealthy.AcceptGroup(ctx)
 				if err != nil {
-					break
+					t.Fatalf("healthy subscriber after %d groups: %v", len(seqs), err)
 				}
+				n := 0
 				for {
 					f, err := gr.ReadFrame()
 					if err != nil {
 						if err != io.EOF {
-							t.Fatalf("healthy subscriber: %v", err)
+							t.Fatalf("healthy subscriber: group %d: %v", gr.GroupSequence(), err)
 						}
 						break
 					}
 					var seq, idx, sent int64
 					fmt.Sscanf(string(f.Payload), "%d:%d:%d:", &seq, &idx, &sent)
 					latencies = append(latencies, time.Since(time.UnixMicro(sent)))
-					frames++
+					n++
+				}
+				if n != pub.frames {
+					t.Fatalf("healthy subscriber: group %d had %d frames, want %d", gr.GroupSequence(), n, pub.frames)
+				}
+				seqs = append(seqs, gr.GroupSequence())
+			}
+			for i := 1; i < len(seqs); i++ {
+				if seqs[i] != seqs[i-1]+1 {
+					t.Fatalf("healthy subscriber: groups %v are not consecutive", seqs)
 				}
 			}
+			if st := trHealthy.Stats(); st.Dropped != 0 {
+				t.Fatalf("healthy subscriber: %d groups dropped next to a stalled one", st.Dropped)
+			}
 			slices.Sort(latencies)
-			p99 := latencies[len(latencies)*99/100]
-			t.Logf("healthy: %d frames, p50 %v, p99 %v", frames, latencies[len(latencies)/2], p99)
-			if frames < 200 {
-				t.Fatalf("healthy subscriber got %d frames in 3 s, want about 300", frames)
-			}
-			if p99 > 100*time.Millisecond {
-				t.Fatalf("healthy subscriber p99 latency %v next to a stalled one", p99)
-			}
+			t.Logf("healthy: groups %d..%d, p50 %v, p99 %v", seqs[0], seqs[len(seqs)-1], latencies[len(latencies)/2], latencies[len(latencies)*99/100])
 
 			// Now the stalled subscriber reads what it has: old groups were
-			// dropped, and it reaches the live edge.
+			// dropped, and it reaches the live edge: a complete group the
+			// publisher started after the stall.
+			target := pub.next.Load()
 			var complete []uint64
 			dropped := 0
-			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer rcancel()
-			for rctx.Err() == nil {
-				gr, err := trStalled.AcceptGroup(rctx)
+			for len(complete) == 0 || slices.Max(complete) < target {
+				gr, err := trStalled.AcceptGroup(ctx)
 				if err != nil {
-					break
+					t.Fatalf("stalled subscriber never reached group %d (complete %v, %d reset): %v", target, complete, dropped, err)
 				}
 				var gerr error
 				for {
@@ -118,13 +128,10 @@ func TestStalledSubscriberAlone(t *testing.T) {
 					t.Fatalf("stalled subscriber: %v", gerr)
 				}
 			}
-			latest := pub.next.Load()
-			t.Logf("stalled: %d complete groups %v, %d reset; publisher at group %d", len(complete), complete, dropped, latest)
-			if dropped == 0 && len(complete) > 0 && complete[0] == 0 && len(complete) >= int(latest)-2 {
+			st := trStalled.Stats()
+			t.Logf("stalled: %d complete groups %v, %d reset, stats %+v; live edge at the stall's end: group %d", len(complete), complete, dropped, st, target)
+			if dropped == 0 && st.Dropped == 0 && complete[0] == seqs[0] && len(complete) >= int(target-seqs[0]) {
 				t.Fatal("the stalled subscriber lost nothing: it was not behind")
-			}
-			if len(complete) == 0 || slices.Max(complete)+5 < latest {
-				t.Fatalf("stalled subscriber did not reach the live edge (latest complete %v, publisher at %d)", complete, latest)
 			}
 		})
 	}
