@@ -507,8 +507,15 @@ func TestClusterRedial(t *testing.T) {
 		a2 := startNode(t, a.addr)
 		dial(t, a2.testRelay, "quic", v, "/", mux)
 		wb.waitActive(t, "/live")
-		if got := wb.announced("/live"); got != 2 {
+		got := wb.announced("/live")
+		switch {
+		case v >= moqt.LiteDraft04 && got != 2:
 			t.Errorf("/live announced %d times on B, want twice (before and after A's restart)", got)
+		case v < moqt.LiteDraft04 && got < 2:
+			// moq-lite-03 announcements carry a hop count, not hop IDs: a
+			// restart can reach B as more than one route change (seen
+			// once in CI: 4), so only the two it must see are required.
+			t.Errorf("/live announced %d times on B, want at least twice", got)
 		}
 		sess := dial(t, b.testRelay, "quic", v, "/", nil)
 		tr, err := sess.Subscribe(context.Background(), "/live", "t", nil)
