@@ -59,12 +59,23 @@ func (r *Relay) HTTPHandler(certSHA256 string) http.Handler {
 //     one per line;
 //   - GET /fetch/{broadcast...}/{track}: the payloads of the latest group
 //     (?group=N for a cached group N), concatenated; 404 when unknown;
-//   - GET /health: "ok".
+//   - GET /health: "ok";
+//   - GET /watch?name=BROADCAST and GET /publish?name=BROADCAST: pages that
+//     play a broadcast (@moq/watch) or publish a camera or screen to it
+//     (@moq/publish, ?source=camera or screen, else chosen in the page),
+//     connected to this relay through the page's own origin; without a
+//     name, a form asks for one. Their scripts, GET /web/watch.js and
+//     /web/publish.js, are embedded in the binary (built from web/ by
+//     scripts/build-web) and linked by a name holding their hash, which is
+//     cached for good.
 //
 // Other paths are 404. Every response allows any origin (CORS *).
 func (r *Relay) HTTPHandlerWith(opts HTTPOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) { r.serveLanding(w, req, &opts) })
+	mux.HandleFunc("GET /watch", func(w http.ResponseWriter, req *http.Request) { r.serveMedia(w, req, &opts, false) })
+	mux.HandleFunc("GET /publish", func(w http.ResponseWriter, req *http.Request) { r.serveMedia(w, req, &opts, true) })
+	mux.HandleFunc("GET /web/{file}", serveAsset)
 	mux.HandleFunc("GET /certificate.sha256", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte(opts.certSHA256()))
