@@ -57,6 +57,8 @@ function readDOM(page) {
 		js: document.getElementById("js")?.textContent ?? null,
 		cli: document.getElementById("cli")?.textContent ?? null,
 		authNote: document.getElementById("auth-note")?.textContent ?? null,
+		watchLink: document.getElementById("watch-link")?.getAttribute("href") ?? null,
+		publishLink: document.getElementById("publish-link")?.getAttribute("href") ?? null,
 	}));
 }
 

@@ -31,6 +31,8 @@ type landingDOM struct {
 	JS         string   `json:"js"`
 	CLI        string   `json:"cli"`
 	AuthNote   *string  `json:"authNote"`
+	WatchLink  string   `json:"watchLink"`
+	PubLink    string   `json:"publishLink"`
 }
 
 type landingEvent struct {
@@ -156,6 +158,10 @@ func TestLandingPage(t *testing.T) {
 		if !strings.Contains(dom.JS, want) {
 			t.Errorf("the @moq/net snippet lacks %q:\n%s", want, dom.JS)
 		}
+	}
+	// The /watch link follows the chosen broadcast; /publish has none.
+	if dom.WatchLink != "/watch?name=e2e%2Flanding%2Fdemo" || dom.PubLink != "/publish" {
+		t.Errorf("the page links %q and %q, want /watch?name=e2e%%2Flanding%%2Fdemo and /publish", dom.WatchLink, dom.PubLink)
 	}
 	if want := fmt.Sprintf("moq sub --url http://127.0.0.1:%d/ --broadcast %s --track TRACK", relay.port, name); !strings.Contains(dom.CLI, want) {
 		t.Errorf("the CLI snippet lacks %q:\n%s", want, dom.CLI)
