@@ -14,9 +14,15 @@ import (
 // subscriber (which drops only what its latency bound says) instead of
 // being lost here. A new subscription starts at the current group, from
 // its first frame, or at its StartGroup among the groups kept: those of the
-// last hubRetain, and always the current one.
+// last hubRetain, and always the current one. With backlog set, the first
+// subscription of the track that names no StartGroup gets every group kept
+// (within its latency bound): a relay, which subscribes once for all its
+// subscribers, then loses nothing of what was published before it asked.
 type hub struct {
+	backlog bool
+
 	mu      sync.Mutex
+	served  bool        // a subscription started (backlog is spent)
 	groups  []*hubGroup // kept groups, oldest first
 	next    uint64      // sequence of the next group
 	subs    map[*moqt.TrackWriter]struct{}
@@ -61,6 +67,16 @@ func (h *hub) startGroup() {
 	}
 }
 
+// finishGroup closes the current group (startGroup would otherwise close
+// it when the next one starts).
+func (h *hub) finishGroup() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.groups); n > 0 {
+		h.groups[n-1].buf.Close()
+	}
+}
+
 // write appends a frame to the current group.
 func (h *hub) write(f *moqt.Frame) {
 	h.mu.Lock()
@@ -88,8 +104,10 @@ func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
 	cfg := tw.Config()
 	h.mu.Lock()
 	var start []*moqt.GroupBuffer
+	all := h.backlog && !h.served
+	h.served = true
 	for i, g := range h.groups {
-		if cfg.StartGroup != nil && g.buf.Sequence() >= *cfg.StartGroup || cfg.StartGroup == nil && i == len(h.groups)-1 {
+		if cfg.StartGroup != nil && g.buf.Sequence() >= *cfg.StartGroup || cfg.StartGroup == nil && (all || i == len(h.groups)-1) {
 			start = append(start, g.buf)
 		}
 	}

@@ -2,6 +2,8 @@
 //
 //	moq pub   --url URL --broadcast PATH --track NAME [--group-size N]   stdin lines become frames
 //	moq sub   --url URL --broadcast PATH --track NAME                    prints each frame and a newline
+//	moq pub media --url URL --broadcast PATH                             publishes MPEG-TS from stdin as hang (H.264, AAC)
+//	moq sub media --url URL --broadcast PATH                             writes a hang broadcast to stdout as MPEG-TS
 //	moq clock pub|sub --url URL [--broadcast PATH]                       a broadcast whose frames are the time
 //	moq bench [flags]                                                    relay fan-out benchmark against raw quic-go
 //
@@ -35,6 +37,8 @@ const usage = `Usage: moq <command> [flags]
 Commands:
   pub    publish stdin: each line is a frame
   sub    subscribe and print each frame on its own line
+  pub media  publish MPEG-TS from stdin (ffmpeg -f mpegts -) as a hang broadcast
+  sub media  write a hang broadcast to stdout as MPEG-TS (| ffplay -)
   clock  pub|sub a clock broadcast (one frame per second)
   bench  measure relay fan-out against raw quic-go
   token  generate keys, sign and verify tokens (those of moq-relay and @moq/token)

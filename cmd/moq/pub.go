@@ -12,6 +12,9 @@ import (
 )
 
 func runPub(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "media" {
+		return runPubMedia(ctx, args[1:])
+	}
 	fs := newFlagSet("pub", "pub --url URL --broadcast PATH --track NAME [--group-size N]")
 	var c common
 	c.register(fs)

@@ -12,6 +12,9 @@ import (
 )
 
 func runSub(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "media" {
+		return runSubMedia(ctx, args[1:])
+	}
 	fs := newFlagSet("sub", "sub --url URL --broadcast PATH --track NAME")
 	var c common
 	c.register(fs)
