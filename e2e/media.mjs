@@ -8,6 +8,8 @@
 // job.json: {"relay": "http://127.0.0.1:PORT", "name": "BROADCAST",
 //            "publish": true,              open /publish?name=…&source=camera first (the fake
 //                                          camera and microphone), else something else publishes
+//            "watchFirst": false,          with publish: open /watch first, and /publish once
+//                                          the watcher is connected (it waits for the announce)
 //            "y4m": "/path/solid.y4m",     the fake camera's picture (optional)
 //            "videoFrames": 30, "audioFrames": 20,  decoded outputs to wait for
 //            "screenshot": "/path.png", "timeoutMs": 60000}
@@ -152,7 +154,7 @@ async function main() {
 	let watch;
 	try {
 		const q = `name=${encodeURIComponent(job.name)}`;
-		if (job.publish) {
+		const openPublish = async () => {
 			// Its own context: nothing shared with the watcher but the relay.
 			const ctx = await browser.newContext({ permissions: ["camera", "microphone"], viewport: { width: 800, height: 600 } });
 			const page = await ctx.newPage();
@@ -169,20 +171,26 @@ async function main() {
 				{ timeout, polling: 100 },
 			);
 			result.publishAnnouncedMs = Date.now() - t0;
-			result.publishCatalog = await page.evaluate(() => {
-				const el = document.querySelector("moq-publish");
-				try {
-					return { url: el.getAttribute("url"), catalog: JSON.parse(JSON.stringify(el.broadcast.catalog?.peek?.() ?? null)) };
-				} catch (e) {
-					return { url: el?.getAttribute("url"), error: String(e) };
-				}
+		};
+		const openWatch = async () => {
+			const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
+			await ctx.addInitScript(countDecoders);
+			watch = await ctx.newPage();
+			listen(watch, "watch");
+			await watch.goto(`${job.relay}/watch?${q}`, { waitUntil: "load" });
+		};
+		if (job.publish && !job.watchFirst) await openPublish();
+		await openWatch();
+		if (job.publish && job.watchFirst) {
+			// The watcher is connected and waiting for the announcement
+			// before the publisher exists.
+			await watch.waitForFunction(() => document.querySelector("moq-watch")?.connection?.established?.peek?.() !== undefined, null, {
+				timeout,
+				polling: 100,
 			});
+			result.statusBeforePublish = await watch.evaluate(() => document.querySelector("moq-watch").broadcast.out.status.peek());
+			await openPublish();
 		}
-		const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
-		await ctx.addInitScript(countDecoders);
-		watch = await ctx.newPage();
-		listen(watch, "watch");
-		await watch.goto(`${job.relay}/watch?${q}`, { waitUntil: "load" });
 		await watch.waitForFunction(
 			([v, a]) => window.__media && window.__media.video.decoded >= v && window.__media.audio.decoded >= a,
 			[job.videoFrames ?? 30, job.audioFrames ?? 0],

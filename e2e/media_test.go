@@ -21,8 +21,9 @@ type mediaResult struct {
 	Error   string              `json:"error"`
 	Console map[string][]string `json:"console"`
 
-	PublishAnnouncedMs *float64 `json:"publishAnnouncedMs"`
-	Media              *struct {
+	PublishAnnouncedMs  *float64 `json:"publishAnnouncedMs"`
+	StatusBeforePublish string   `json:"statusBeforePublish"`
+	Media               *struct {
 		Video decoderCount `json:"video"`
 		Audio decoderCount `json:"audio"`
 	} `json:"media"`
@@ -190,54 +191,65 @@ func watchNegotiated(res *mediaResult) string {
 // colour from a Y4M file, and its fake microphone through the relay binary;
 // its /watch page (@moq/watch 0.4.6, moq-lite-05) in another browser
 // context goes live and decodes video and audio, and its canvas shows the
-// colour.
+// colour. Once with the publisher first (the watcher joins a live
+// broadcast), once with the watcher first (it waits for the announcement).
 func TestMediaPublishToWatch(t *testing.T) {
 	requireBrowser(t)
 	relay := startRelay(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	logRelayOnFailure(t, relay)
-
 	dir := t.TempDir()
 	y4m := filepath.Join(dir, "solid.y4m")
 	colour := [3]float64{40, 180, 90}
 	if err := writeSolidY4M(y4m, 640, 360, colour); err != nil {
 		t.Fatal(err)
 	}
-	shot := os.Getenv("GOMOQ_E2E_MEDIA_SCREENSHOT")
-	if shot == "" {
-		shot = filepath.Join(dir, "watch.png")
-	}
-	res := runMedia(ctx, t, map[string]any{
-		"relay": relay.httpURL(""), "name": "e2e/media/cam.hang", "publish": true, "y4m": y4m,
-		"videoFrames": 60, "audioFrames": 50, "screenshot": shot, "timeoutMs": 60000,
-	})
-	checkWatched(t, res, 60, 50)
-	if res.Catalog == nil || res.Catalog.Video == nil || res.Catalog.Audio == nil {
-		t.Fatalf("catalog %+v: want video and audio", res.Catalog)
-	}
-	for name, r := range res.Catalog.Audio.Renditions {
-		if r.Codec != "opus" {
-			t.Errorf("audio rendition %s: codec %q, want opus", name, r.Codec)
-		}
-	}
-	if got := watchNegotiated(res); got != "moq-lite-05" {
-		t.Errorf("the watch page negotiated %q, want moq-lite-05", got)
-	}
-	if c := res.Canvas; c != nil && len(c.Mean) == 3 {
-		for i, want := range colour {
-			// 4:2:0 chroma, H.264 and range conversions move a solid
-			// colour a little; black or another colour moves it far.
-			if math.Abs(c.Mean[i]-want) > 40 {
-				t.Errorf("canvas mean colour %v, want near %v (the fake camera's)", c.Mean, colour)
-				break
+	for _, tc := range []struct {
+		name       string
+		watchFirst bool
+	}{{"publisher first", false}, {"watcher first", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			logRelayOnFailure(t, relay)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			shot := os.Getenv("GOMOQ_E2E_MEDIA_SCREENSHOT")
+			if shot == "" || tc.watchFirst {
+				shot = filepath.Join(t.TempDir(), "watch.png")
 			}
-		}
-	}
-	if res.PublishAnnouncedMs != nil {
-		t.Logf("publish page: announced %.0f ms after it was opened; screenshot %s", *res.PublishAnnouncedMs, shot)
-	}
-	if t.Failed() {
-		t.Logf("media.mjs report: %s", mustJSON(res))
+			res := runMedia(ctx, t, map[string]any{
+				"relay": relay.httpURL(""), "name": fmt.Sprintf("e2e/media/cam%v.hang", tc.watchFirst), "publish": true,
+				"watchFirst": tc.watchFirst, "y4m": y4m, "videoFrames": 60, "audioFrames": 50, "screenshot": shot, "timeoutMs": 60000,
+			})
+			checkWatched(t, res, 60, 50)
+			if tc.watchFirst && res.StatusBeforePublish != "offline" {
+				t.Errorf("before the publisher, the connected watcher's status is %q, want offline", res.StatusBeforePublish)
+			}
+			if res.Catalog == nil || res.Catalog.Video == nil || res.Catalog.Audio == nil {
+				t.Fatalf("catalog %+v: want video and audio", res.Catalog)
+			}
+			for name, r := range res.Catalog.Audio.Renditions {
+				if r.Codec != "opus" {
+					t.Errorf("audio rendition %s: codec %q, want opus", name, r.Codec)
+				}
+			}
+			if got := watchNegotiated(res); got != "moq-lite-05" {
+				t.Errorf("the watch page negotiated %q, want moq-lite-05", got)
+			}
+			if c := res.Canvas; c != nil && len(c.Mean) == 3 {
+				for i, want := range colour {
+					// 4:2:0 chroma, H.264 and range conversions move a
+					// solid colour a little; black or another colour
+					// moves it far.
+					if math.Abs(c.Mean[i]-want) > 40 {
+						t.Errorf("canvas mean colour %v, want near %v (the fake camera's)", c.Mean, colour)
+						break
+					}
+				}
+			}
+			if res.PublishAnnouncedMs != nil {
+				t.Logf("publish page: announced %.0f ms after it was opened; screenshot %s", *res.PublishAnnouncedMs, shot)
+			}
+			if t.Failed() {
+				t.Logf("media.mjs report: %s", mustJSON(res))
+			}
+		})
 	}
 }
