@@ -203,7 +203,7 @@ func TestUnwrap(t *testing.T) {
 	const wrap = 1 << 33
 	for _, c := range []struct{ ref, pts, want int64 }{
 		{0, 3000, 3000},
-		{wrap - 1500, 1500, wrap + 1500},      // forward across the wrap
+		{wrap - 1500, 1500, wrap + 1500},        // forward across the wrap
 		{wrap + 1500, wrap - 1500, wrap - 1500}, // a little back across it
 		{2*wrap + 10, 5, 2*wrap + 5},
 		{100, wrap - 100, -100},
