@@ -137,6 +137,7 @@ type mediaData struct {
 	Source   string // /publish: "camera", "screen" or "" (chosen in the page)
 	Script   string // the page's script, by its hashed name
 	QUICPort string // the QUIC port when it is not the page's own, else ""
+	CertHash string // with QUICPort, a self-signed certificate's SHA-256 (hex), else ""
 	JWT      string // the page's ?jwt=, passed on to the form and links
 	Other    string // the other page's URL for Name (/publish links /watch and back)
 }
@@ -160,6 +161,9 @@ func (r *Relay) serveMedia(w http.ResponseWriter, req *http.Request, opts *HTTPO
 	d.Script = "/web/" + webAssets()[script].hashed
 	if opts.QUICPort != 0 {
 		d.QUICPort = strconv.Itoa(opts.QUICPort)
+		if opts.SelfSigned {
+			d.CertHash = opts.certSHA256()
+		}
 	}
 	d.JWT = q.Get("jwt")
 	other := url.Values{}

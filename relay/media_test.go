@@ -99,9 +99,18 @@ func TestMediaPages(t *testing.T) {
 	}
 
 	// QUIC on another port than HTTP: the page's script is told.
-	_, b = mediaGet(t, r.HTTPHandlerWith(relay.HTTPOptions{QUICPort: 443}), "GET", "/watch?name=a", nil)
+	_, b = mediaGet(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: fixed("00ff"), QUICPort: 443}), "GET", "/watch?name=a", nil)
 	if !bytes.Contains(b, []byte(`<body data-quic-port="443">`)) {
 		t.Errorf("GET /watch with QUICPort: no data-quic-port")
+	}
+	// ... and, self-signed, the certificate's hash to pin (@moq/net would
+	// fetch it from the QUIC port).
+	_, b = mediaGet(t, r.HTTPHandlerWith(relay.HTTPOptions{CertSHA256: fixed("00ff"), SelfSigned: true, QUICPort: 4443}), "GET", "/publish?name=a", nil)
+	if !bytes.Contains(b, []byte(`<body data-quic-port="4443" data-cert-sha256="00ff">`)) {
+		t.Errorf("GET /publish with QUICPort, self-signed: no data-cert-sha256")
+	}
+	if _, b = mediaGet(t, h, "GET", "/watch?name=a", nil); bytes.Contains(b, []byte("data-cert-sha256")) {
+		t.Errorf("GET /watch on the QUIC port: names the hash (the page's origin serves it)")
 	}
 
 	// The landing page links both pages.
