@@ -6,8 +6,9 @@
 //   node e2e/media.mjs < job.json
 //
 // job.json: {"relay": "http://127.0.0.1:PORT", "name": "BROADCAST",
-//            "publish": true,              open /publish?name=…&source=camera first (the fake
+//            "publish": true,              open /publish?name=…&source=SOURCE first (the fake
 //                                          camera and microphone), else something else publishes
+//            "source": "camera",           or "screen" (Chromium's fake screen capture)
 //            "watchFirst": false,          with publish: open /watch first, and /publish once
 //                                          the watcher is connected (it waits for the announce)
 //            "y4m": "/path/solid.y4m",     the fake camera's picture (optional)
@@ -160,7 +161,7 @@ async function main() {
 			const page = await ctx.newPage();
 			listen(page, "publish");
 			const t0 = Date.now();
-			await page.goto(`${job.relay}/publish?${q}&source=camera`, { waitUntil: "load" });
+			await page.goto(`${job.relay}/publish?${q}&source=${job.source ?? "camera"}`, { waitUntil: "load" });
 			// Live once the relay lists the broadcast (announced).
 			await page.waitForFunction(
 				async (name) => {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -99,8 +98,7 @@ func runMedia(ctx context.Context, t *testing.T, job map[string]any) *mediaResul
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var res mediaResult
-	line, _, _ := bufio.NewReader(&stdout).ReadLine()
-	if jerr := json.Unmarshal(line, &res); err != nil || jerr != nil {
+	if jerr := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil || jerr != nil {
 		t.Fatalf("media.mjs: %v (output %v)\nstdout %s\nstderr %s", err, jerr, stdout.String(), stderr.String())
 	}
 	return &res
@@ -192,7 +190,8 @@ func watchNegotiated(res *mediaResult) string {
 // its /watch page (@moq/watch 0.4.6, moq-lite-05) in another browser
 // context goes live and decodes video and audio, and its canvas shows the
 // colour. Once with the publisher first (the watcher joins a live
-// broadcast), once with the watcher first (it waits for the announcement).
+// broadcast), once with the watcher first (it waits for the announcement),
+// and once from Chromium's fake screen capture.
 func TestMediaPublishToWatch(t *testing.T) {
 	requireBrowser(t)
 	relay := startRelay(t)
@@ -204,34 +203,53 @@ func TestMediaPublishToWatch(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name       string
+		source     string
 		watchFirst bool
-	}{{"publisher first", false}, {"watcher first", true}} {
+	}{
+		{"camera, publisher first", "camera", false},
+		{"camera, watcher first", "camera", true},
+		// Chromium's fake screen capture: a generated picture, no sound.
+		{"screen", "screen", false},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logRelayOnFailure(t, relay)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			shot := os.Getenv("GOMOQ_E2E_MEDIA_SCREENSHOT")
-			if shot == "" || tc.watchFirst {
+			if shot == "" || tc.watchFirst || tc.source != "camera" {
 				shot = filepath.Join(t.TempDir(), "watch.png")
 			}
+			audio := 50
+			if tc.source == "screen" {
+				audio = 0
+			}
 			res := runMedia(ctx, t, map[string]any{
-				"relay": relay.httpURL(""), "name": fmt.Sprintf("e2e/media/cam%v.hang", tc.watchFirst), "publish": true,
-				"watchFirst": tc.watchFirst, "y4m": y4m, "videoFrames": 60, "audioFrames": 50, "screenshot": shot, "timeoutMs": 60000,
+				"relay": relay.httpURL(""), "name": fmt.Sprintf("e2e/media/%s-%v.hang", tc.source, tc.watchFirst), "publish": true,
+				"source": tc.source, "watchFirst": tc.watchFirst, "y4m": y4m, "videoFrames": 60, "audioFrames": audio,
+				"screenshot": shot, "timeoutMs": 60000,
 			})
-			checkWatched(t, res, 60, 50)
+			defer func() {
+				if t.Failed() {
+					t.Logf("media.mjs report: %s", mustJSON(res))
+				}
+			}()
+			checkWatched(t, res, 60, audio)
 			if tc.watchFirst && res.StatusBeforePublish != "offline" {
 				t.Errorf("before the publisher, the connected watcher's status is %q, want offline", res.StatusBeforePublish)
 			}
-			if res.Catalog == nil || res.Catalog.Video == nil || res.Catalog.Audio == nil {
+			if res.Catalog == nil || res.Catalog.Video == nil || (audio > 0 && res.Catalog.Audio == nil) {
 				t.Fatalf("catalog %+v: want video and audio", res.Catalog)
+			}
+			if got := watchNegotiated(res); got != "moq-lite-05" {
+				t.Errorf("the watch page negotiated %q, want moq-lite-05", got)
+			}
+			if audio == 0 {
+				return
 			}
 			for name, r := range res.Catalog.Audio.Renditions {
 				if r.Codec != "opus" {
 					t.Errorf("audio rendition %s: codec %q, want opus", name, r.Codec)
 				}
-			}
-			if got := watchNegotiated(res); got != "moq-lite-05" {
-				t.Errorf("the watch page negotiated %q, want moq-lite-05", got)
 			}
 			if c := res.Canvas; c != nil && len(c.Mean) == 3 {
 				for i, want := range colour {
@@ -246,9 +264,6 @@ func TestMediaPublishToWatch(t *testing.T) {
 			}
 			if res.PublishAnnouncedMs != nil {
 				t.Logf("publish page: announced %.0f ms after it was opened; screenshot %s", *res.PublishAnnouncedMs, shot)
-			}
-			if t.Failed() {
-				t.Logf("media.mjs report: %s", mustJSON(res))
 			}
 		})
 	}
