@@ -62,8 +62,9 @@ function countDecoders() {
 		};
 	if (window.VideoDecoder)
 		window.VideoDecoder = wrap(window.VideoDecoder, m.video, (f) => {
-			m.video.width = f.codedWidth;
-			m.video.height = f.codedHeight;
+			m.video.width = f.displayWidth;
+			m.video.height = f.displayHeight;
+			m.video.coded = [f.codedWidth, f.codedHeight];
 			m.video.lastTimestamp = f.timestamp;
 		});
 	if (window.AudioDecoder)

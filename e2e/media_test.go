@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,8 +62,9 @@ type decoderCount struct {
 	Configured    []string `json:"configured"`
 	Decoded       int      `json:"decoded"`
 	FirstMs       *float64 `json:"firstMs"` // since the watch page's navigation
-	Width         int      `json:"width"`
+	Width         int      `json:"width"`   // of the last frame: display size
 	Height        int      `json:"height"`
+	Coded         []int    `json:"coded"` // coded size (may include padding)
 	LastTimestamp *float64 `json:"lastTimestamp"`
 	SampleRate    int      `json:"sampleRate"`
 	Channels      int      `json:"channels"`
@@ -158,8 +160,8 @@ func checkWatched(t *testing.T, res *mediaResult, wantVideo, wantAudio int) {
 		}
 		return fmt.Sprintf("%.0f ms", *d.FirstMs)
 	}
-	t.Logf("watch: %d video frames decoded (%v, %dx%d), %d audio outputs (%v, %d Hz, %d ch); first video frame %s and first audio %s after the watch page's navigation; negotiated %q",
-		m.Video.Decoded, m.Video.Configured, m.Video.Width, m.Video.Height, m.Audio.Decoded, m.Audio.Configured, m.Audio.SampleRate, m.Audio.Channels, first(m.Video), first(m.Audio), negotiated)
+	t.Logf("watch: %d video frames decoded (%v, %dx%d, coded %v), %d audio outputs (%v, %d Hz, %d ch); first video frame %s and first audio %s after the watch page's navigation; negotiated %q",
+		m.Video.Decoded, m.Video.Configured, m.Video.Width, m.Video.Height, m.Video.Coded, m.Audio.Decoded, m.Audio.Configured, m.Audio.SampleRate, m.Audio.Channels, first(m.Video), first(m.Audio), negotiated)
 	if c := res.Canvas; c != nil {
 		t.Logf("canvas %dx%d: mean colour of its middle %v, %.0f%% near black", c.Width, c.Height, c.Mean, 100*c.DarkFraction)
 	}
@@ -266,5 +268,134 @@ func TestMediaPublishToWatch(t *testing.T) {
 				t.Logf("publish page: announced %.0f ms after it was opened; screenshot %s", *res.PublishAnnouncedMs, shot)
 			}
 		})
+	}
+}
+
+// lineWaiter collects a process's stderr and signals when a line containing
+// a given text arrives.
+type lineWaiter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	want  string
+	found chan struct{}
+}
+
+func newLineWaiter(want string) *lineWaiter {
+	return &lineWaiter{want: want, found: make(chan struct{})}
+}
+
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := strings.Contains(w.buf.String(), w.want)
+	w.buf.Write(p)
+	if !had && strings.Contains(w.buf.String(), w.want) {
+		close(w.found)
+	}
+	return len(p), nil
+}
+
+func (w *lineWaiter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestMediaIngestToWatch: Debian's ffmpeg writes a live test pattern and a
+// tone (-re, H.264 and AAC in MPEG-TS) into `moq pub media`, which
+// publishes it through the relay binary; the relay's /watch page decodes
+// video and audio frames from it and shows a picture.
+func TestMediaIngestToWatch(t *testing.T) {
+	requireBrowser(t)
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		const fix = "install it with `apt-get install -y ffmpeg` (.ci/run does)"
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ffmpeg not found in CI: %s", fix)
+		}
+		t.Skipf("ffmpeg not found: %s", fix)
+	}
+	relay := startRelay(t)
+	logRelayOnFailure(t, relay)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	moq := filepath.Join(t.TempDir(), "moq")
+	build := exec.Command("go", "build", "-o", moq, "./cmd/moq")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/moq: %v\n%s", err, out)
+	}
+
+	const name = "e2e/media/ffmpeg.hang"
+	// Live: -re paces the input, so timestamps move forward in real time
+	// as @moq/watch's playback clock expects; 1 s GoPs, no B-frames. -t
+	// bounds it should the test not stop it.
+	ff := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=f=440:r=48000",
+		"-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "96k", "-ac", "2", "-f", "mpegts", "-")
+	var ffErr bytes.Buffer
+	ff.Stderr = &ffErr
+	pub := exec.CommandContext(ctx, moq, "pub", "media", "--url", relay.httpURL("/"), "--broadcast", name)
+	pubErr := newLineWaiter("moq: publishing")
+	pub.Stderr = pubErr
+	if pub.Stdin, err = ff.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ff.Start(); err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	if err := pub.Start(); err != nil {
+		ff.Process.Kill()
+		ff.Wait()
+		t.Fatalf("moq pub media: %v", err)
+	}
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Wait() }()
+	defer func() {
+		// The test ends the stream: ffmpeg is stopped, and moq pub media
+		// ends with its input.
+		ff.Process.Kill()
+		ff.Wait()
+		select {
+		case err := <-pubDone:
+			if err != nil {
+				t.Errorf("moq pub media: %v\n%s", err, pubErr.String())
+			}
+		case <-time.After(30 * time.Second):
+			pub.Process.Kill()
+			<-pubDone
+			t.Errorf("moq pub media did not exit within 30 s of its input's end\n%s", pubErr.String())
+		}
+		t.Logf("moq pub media said:\n%s", pubErr.String())
+	}()
+	select {
+	case <-pubErr.found:
+	case err := <-pubDone:
+		t.Fatalf("moq pub media exited before publishing: %v\n%s\nffmpeg: %s", err, pubErr.String(), ffErr.String())
+	case <-ctx.Done():
+		t.Fatalf("moq pub media did not start publishing\n%s\nffmpeg: %s", pubErr.String(), ffErr.String())
+	}
+
+	res := runMedia(ctx, t, map[string]any{
+		"relay": relay.httpURL(""), "name": name, "videoFrames": 60, "audioFrames": 50, "timeoutMs": 60000,
+	})
+	defer func() {
+		if t.Failed() {
+			t.Logf("media.mjs report: %s", mustJSON(res))
+		}
+	}()
+	checkWatched(t, res, 60, 50)
+	if got := watchNegotiated(res); got != "moq-lite-05" {
+		t.Errorf("the watch page negotiated %q, want moq-lite-05", got)
+	}
+	if m := res.Media; m != nil {
+		if m.Video.Width != 640 || m.Video.Height != 360 {
+			t.Errorf("decoded video is %dx%d, want ffmpeg's 640x360", m.Video.Width, m.Video.Height)
+		}
+		if len(m.Audio.Configured) == 0 || m.Audio.Configured[0] != "mp4a.40.2" || m.Audio.SampleRate != 48000 || m.Audio.Channels != 2 {
+			t.Errorf("audio decoder %q at %d Hz, %d channels; want mp4a.40.2, 48000, 2", m.Audio.Configured, m.Audio.SampleRate, m.Audio.Channels)
+		}
 	}
 }
