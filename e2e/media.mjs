@@ -223,6 +223,12 @@ async function main() {
 			}
 		}
 	} finally {
+		// Leave the pages first, so that they end their sessions (a
+		// browser that is only closed leaves the relay a session that
+		// never ends, until the relay's shutdown gives up on it).
+		for (const ctx of browser.contexts()) {
+			for (const page of ctx.pages()) await page.goto("about:blank").catch(() => {});
+		}
 		await browser.close().catch(() => {});
 	}
 	process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -354,10 +354,18 @@ func TestMediaIngestToWatch(t *testing.T) {
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.Wait() }()
 	defer func() {
-		// The test ends the stream: ffmpeg is stopped, and moq pub media
-		// ends with its input.
-		ff.Process.Kill()
-		ff.Wait()
+		// The test ends the stream: ffmpeg, interrupted, finishes its
+		// output (whole TS packets), and moq pub media ends with its input.
+		stopped := time.Now()
+		ff.Process.Signal(os.Interrupt)
+		ffDone := make(chan struct{})
+		go func() { ff.Wait(); close(ffDone) }()
+		select {
+		case <-ffDone:
+		case <-time.After(20 * time.Second):
+			ff.Process.Kill()
+			<-ffDone
+		}
 		select {
 		case err := <-pubDone:
 			if err != nil {
@@ -368,7 +376,7 @@ func TestMediaIngestToWatch(t *testing.T) {
 			<-pubDone
 			t.Errorf("moq pub media did not exit within 30 s of its input's end\n%s", pubErr.String())
 		}
-		t.Logf("moq pub media said:\n%s", pubErr.String())
+		t.Logf("ffmpeg interrupted: moq pub media exited %v later and said:\n%s", time.Since(stopped).Round(time.Millisecond), pubErr.String())
 	}()
 	select {
 	case <-pubErr.found:
