@@ -22,6 +22,9 @@ func (s *Session) AcceptAnnounce(ctx context.Context, prefix BroadcastPath) (*An
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
+	if s.ietf.v != 0 {
+		return s.acceptAnnounceIETF(ctx, p)
+	}
 	str, err := s.conn.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, s.announceErr(err)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 	"github.com/gomoq/gomoq/webtransport"
@@ -79,9 +80,10 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		return nil, fmt.Errorf("moqt: bad URL: %w", err)
 	}
 	var (
-		conn    quic.Connection
-		version wire.Version
-		setup   wire.Setup
+		conn      quic.Connection
+		version   Version
+		setup     wire.Setup
+		ietfSetup ietf.KVPs
 	)
 	protos := make([]string, 0, 3)
 	for _, v := range c.Config.versions() {
@@ -106,16 +108,18 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 			return nil, fmt.Errorf("moqt: WebTransport dial %s: %w", u.Redacted(), err)
 		}
 		p := conn.ConnectionState().Protocol
-		v, ok := wire.ParseALPN(p)
-		if !ok {
-			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no moq-lite version selected")
+		v, ok := parseVersion(p)
+		if !ok || !c.Config.supportsVersion(v) {
+			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no supported version selected")
 			return nil, fmt.Errorf("moqt: server selected no supported version (WT-Protocol %q)", p)
 		}
 		version = v
 	case "ws", "wss":
-		if conn, version, err = c.dialWebSocket(ctx, u); err != nil {
+		var wv wire.Version
+		if conn, wv, err = c.dialWebSocket(ctx, u); err != nil {
 			return nil, err
 		}
+		version = Version(wv)
 	case "moqt":
 		host := u.Host
 		if u.Port() == "" {
@@ -128,9 +132,9 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		if err != nil {
 			return nil, fmt.Errorf("moqt: QUIC dial %s: %w", host, err)
 		}
-		v, ok := wire.ParseALPN(conn.ConnectionState().Protocol)
-		if !ok {
-			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no moq-lite version")
+		v, ok := parseVersion(conn.ConnectionState().Protocol)
+		if !ok || !c.Config.supportsVersion(v) {
+			conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), "no supported version")
 			return nil, fmt.Errorf("moqt: server negotiated ALPN %q", conn.ConnectionState().Protocol)
 		}
 		version = v
@@ -139,13 +143,23 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 			setup.Path += "?" + u.RawQuery
 		}
 		setup.HasPath = true
+		if v.IsIETF() {
+			// The draft's PATH and AUTHORITY options carry the URI on
+			// native QUIC (types in ascending order).
+			ietfSetup = ietf.KVPs{
+				{Type: ietf.OptionPath, Bytes: []byte("/" + setup.Path)},
+				{Type: ietf.OptionAuthority, Bytes: []byte(u.Host)},
+			}
+		}
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrInvalidScheme, u.Scheme)
 	}
 	sess := newSession(sessionParams{
 		uniCredit: int(c.quicConfig().MaxIncomingUniStreams),
 		conn:      conn,
-		version:   version,
+		version:   version.lite(),
+		ietf:      version.ietf(),
+		ietfSetup: ietfSetup,
 		mux:       mux,
 		config:    c.Config,
 		logger:    c.Logger,
@@ -166,6 +180,16 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		delete(c.sessions, sess)
 		c.mu.Unlock()
 	})
+	if version.IsIETF() {
+		// The server's SETUP completes the IETF handshake.
+		wctx, cancel := context.WithTimeout(ctx, c.Config.setupTimeout())
+		err := sess.waitPeerSetup(wctx)
+		cancel()
+		if err != nil {
+			sess.Terminate(SetupTimeoutError, "no SETUP from the server")
+			return nil, err
+		}
+	}
 	return sess, nil
 }
 

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 )
 
-// Version is a moq-lite protocol version.
+// Version is a MoQ protocol version: a moq-lite draft or an IETF MoQ
+// Transport draft, as its version code on the wire.
 type Version uint64
 
 // Supported moq-lite versions.
@@ -17,16 +19,82 @@ const (
 	LiteDraft05 Version = Version(wire.Lite05)
 )
 
-// String returns the version's ALPN / WebTransport protocol name, such as
-// "moq-lite-05".
-func (v Version) String() string { return wire.Version(v).String() }
+// Supported IETF MoQ Transport versions (draft-ietf-moq-transport), whose
+// ALPN / WebTransport protocol names are "moqt-17" … "moqt-20".
+const (
+	IETFDraft17 Version = Version(ietf.Draft17)
+	IETFDraft18 Version = Version(ietf.Draft18)
+	IETFDraft19 Version = Version(ietf.Draft19)
+	IETFDraft20 Version = Version(ietf.Draft20)
+)
 
-// SupportedVersions returns the versions this package speaks, newest first.
+// String returns the version's ALPN / WebTransport protocol name, such as
+// "moq-lite-05" or "moqt-18".
+func (v Version) String() string {
+	if v.IsIETF() {
+		return ietf.Version(v).String()
+	}
+	return wire.Version(v).String()
+}
+
+// IsIETF reports whether v is an IETF MoQ Transport draft rather than a
+// moq-lite version.
+func (v Version) IsIETF() bool { return ietf.Version(v).ALPN() != "" }
+
+// lite and ietf split v into the version of its family (zero for the other).
+func (v Version) lite() wire.Version {
+	if v.IsIETF() {
+		return 0
+	}
+	return wire.Version(v)
+}
+
+func (v Version) ietf() ietf.Version {
+	if v.IsIETF() {
+		return ietf.Version(v)
+	}
+	return 0
+}
+
+// parseVersion maps an ALPN / WebTransport protocol name to its version.
+func parseVersion(s string) (Version, bool) {
+	if v, ok := wire.ParseALPN(s); ok {
+		return Version(v), true
+	}
+	if v, ok := ietf.ParseALPN(s); ok {
+		return Version(v), true
+	}
+	return 0, false
+}
+
+// SupportedVersions returns the versions this package speaks, in its default
+// order of preference: moq-lite newest first, then IETF MoQ Transport newest
+// first (as moq-relay prefers them).
 func SupportedVersions() []Version {
-	ws := wire.SupportedVersions()
-	vs := make([]Version, len(ws))
-	for i, w := range ws {
-		vs[i] = Version(w)
+	var vs []Version
+	for _, w := range wire.SupportedVersions() {
+		vs = append(vs, Version(w))
+	}
+	for _, w := range ietf.SupportedVersions() {
+		vs = append(vs, Version(w))
+	}
+	return vs
+}
+
+// LiteVersions returns the moq-lite versions, newest first.
+func LiteVersions() []Version {
+	var vs []Version
+	for _, w := range wire.SupportedVersions() {
+		vs = append(vs, Version(w))
+	}
+	return vs
+}
+
+// IETFVersions returns the IETF MoQ Transport versions, newest first.
+func IETFVersions() []Version {
+	var vs []Version
+	for _, w := range ietf.SupportedVersions() {
+		vs = append(vs, Version(w))
 	}
 	return vs
 }
@@ -40,8 +108,10 @@ type Config struct {
 	// A refused request gets HTTP 403.
 	CheckHTTPOrigin func(r *http.Request) bool
 
-	// Versions restricts the moq-lite versions offered (client) or accepted
-	// (server), in preference order. Nil means SupportedVersions().
+	// Versions restricts the versions offered (client) or accepted
+	// (server), in preference order: a server picks the first of its list
+	// that the client offered. Nil means SupportedVersions() (moq-lite
+	// first, then IETF MoQ Transport).
 	Versions []Version
 
 	// SetupTimeout bounds session establishment: the WebTransport CONNECT

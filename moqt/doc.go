@@ -1,5 +1,7 @@
 // Package moqt implements Media over QUIC sessions, speaking moq-lite
-// drafts 03, 04 and 05 over WebTransport and native QUIC.
+// drafts 03, 04 and 05 (over WebTransport, native QUIC and QMux over
+// WebSocket) and IETF MoQ Transport drafts 17 to 20 (over WebTransport and
+// native QUIC), with one API for both families.
 //
 // A Server accepts sessions on one UDP port for both transports: setup
 // requests are routed by path to SetupHandlers (a Router, DefaultRouter by
@@ -66,6 +68,44 @@
 //   - The subscriber finishes its side of the subscription once it has the
 //     end and has read every group; Server.Shutdown and Client.Shutdown wait
 //     for that (bounded by their context) before closing a session.
+//
+// # IETF MoQ Transport
+//
+// Drafts 17 to 20 of draft-ietf-moq-transport (IETFDraft17 …
+// IETFDraft20) are negotiated like moq-lite: by ALPN ("moqt-17" …
+// "moqt-20") on native QUIC and by WT-Protocol on WebTransport, the server
+// choosing the first version of its Config.Versions that the client
+// offered (default SupportedVersions: moq-lite newest first, then IETF
+// newest first). Session.Version says which was negotiated; the rest of
+// the API is the same. The mapping, as moq-relay's:
+//
+//   - The broadcast path's segments are the Track Namespace fields; the
+//     track name is the track name; a group is a group, sent as subgroup 0
+//     on its own stream; its frames are objects numbered from 0.
+//   - TrackConfig.Priority is the subscriber priority and TrackInfo.Priority
+//     the publisher priority (inverted: on the IETF wire 0 is the most
+//     urgent); TrackConfig.Ordered is group order ascending;
+//     TrackConfig.MaxLatency is DELIVERY_TIMEOUT; StartGroup and EndGroup
+//     are an absolute location filter. Other filters (@moq/net's "largest
+//     object" and "current group" joins) start at the latest group, whole.
+//   - Frame.Timestamp is the Timestamp object property (0x10), in the
+//     units of the TIMESCALE track property of SUBSCRIBE_OK
+//     (TrackInfo.Timescale); a frame without one reads zero.
+//   - Refusals are REQUEST_ERROR (NotFoundError is DOES_NOT_EXIST; @moq/net's
+//     404 reads as NotFoundError). A track ends with PUBLISH_DONE (with its
+//     Stream Count) and the FIN; a subscriber ends it once that many group
+//     streams arrived, or, when the publisher counts none (@moq/net sends
+//     0), Config.LegacyEndGrace after the FIN.
+//   - AcceptAnnounce sends SUBSCRIBE_NAMESPACE and reads NAMESPACE and
+//     NAMESPACE_DONE; the peer's SUBSCRIBE_NAMESPACE is answered from the
+//     TrackMux the same way. Our SETUP declares MoQ Solicit, so that
+//     @moq/net advertises only in answer; unsolicited PUBLISH_NAMESPACE,
+//     PUBLISH, FETCH and TRACK_STATUS are refused (NOT_SUPPORTED).
+//   - Shutdown sends GOAWAY on the control stream.
+//
+// Not supported on IETF sessions: QMux over WebSocket, draft 14 ("moq-00"),
+// FETCH, PUBLISH, datagrams, subgroups other than 0 and hop IDs (the MoQ
+// Cluster extension).
 //
 // Data model: a broadcast (BroadcastPath) has tracks (TrackName); a track is
 // a sequence of groups, each sent on its own QUIC stream so that groups can

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 )
@@ -21,16 +22,57 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		s.badStream(str, "announce request", err)
 		return
 	}
+	s.runAnnounce(str, r, announceSpec{
+		prefix:     cleanPath(req.Prefix),
+		excludeHop: req.ExcludeHop,
+		refuse:     func(code StreamErrorCode) { resetStream(str, code) },
+		hello: func(active int) []byte {
+			if s.version < wire.Lite05 {
+				return nil
+			}
+			ok := wire.AnnounceOK{Origin: s.origin, ActiveCount: uint64(active)}
+			return ok.Append(nil, s.version)
+		},
+		entry: func(b []byte, suffix string, active bool, hops []uint64) []byte {
+			m := wire.Announce{Suffix: suffix}
+			if active {
+				m.Status = 1
+				m.Hops = s.outgoingHops(hops)
+			}
+			return m.Append(b, s.version)
+		},
+	})
+}
+
+// announceSpec is what differs between the announcement protocols that
+// runAnnounce serves.
+type announceSpec struct {
+	prefix     string // requested, relative to the session's root
+	excludeHop uint64
+	// refuse ends the request with code.
+	refuse func(code StreamErrorCode)
+	// hello is written before the first announcements, given how many
+	// are active (nil: nothing).
+	hello func(active int) []byte
+	// entry appends the announcement of suffix (active or ended).
+	entry func(b []byte, suffix string, active bool, hops []uint64) []byte
+}
+
+// runAnnounce serves an announcement request: the mux's announcements
+// under the prefix, then every change, until the peer closes the stream
+// (read through r) or the session ends.
+func (s *Session) runAnnounce(str quic.Stream, r io.Reader, spec announceSpec) {
+	req := struct{ ExcludeHop uint64 }{spec.excludeHop}
 	s.mu.Lock()
 	if s.goingAway {
 		s.mu.Unlock()
-		resetStream(str, GoingAwayError)
+		spec.refuse(GoingAwayError)
 		return
 	}
 	if s.announceStreams >= s.config.maxAnnounceStreams() {
 		s.mu.Unlock()
 		s.logger.Warn("moqt: too many announce streams, refusing one", "limit", s.config.maxAnnounceStreams())
-		resetStream(str, TooManyError)
+		spec.refuse(TooManyError)
 		return
 	}
 	s.announceStreams++
@@ -41,10 +83,10 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		s.mu.Unlock()
 	}()
 
-	prefix := joinPath(s.root, cleanPath(req.Prefix))
+	prefix := joinPath(s.root, spec.prefix)
 	if s.canDiscover != nil && !s.canDiscover(BroadcastPath("/"+prefix)) {
 		s.logger.Info("moqt: refusing an announce request the session may not see", "prefix", prefix)
-		resetStream(str, UnauthorizedError)
+		spec.refuse(UnauthorizedError)
 		return
 	}
 	// Changes not yet written, one entry per path holding its latest
@@ -115,10 +157,8 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 		}
 	}()
 	var buf []byte
-	if s.version >= wire.Lite05 {
-		ok := wire.AnnounceOK{Origin: s.origin, ActiveCount: uint64(nInitial)}
-		buf = ok.Append(buf[:0], s.version)
-		if _, err := str.Write(buf); err != nil {
+	if hello := spec.hello(nInitial); len(hello) > 0 {
+		if _, err := str.Write(hello); err != nil {
 			return
 		}
 	}
@@ -137,22 +177,18 @@ func (s *Session) serveAnnounce(str quic.Stream, r *wire.Reader) {
 			suffix, _ := stripPrefix(ev.a.path, prefix)
 			if ev.restart && live[suffix] {
 				// Replaced: its end first (03/04 peers refuse a second active).
-				m := wire.Announce{Suffix: suffix}
-				buf = m.Append(buf, s.version)
+				buf = spec.entry(buf, suffix, false, nil)
 				delete(live, suffix)
 			}
 			if ev.active == live[suffix] {
 				continue // no change to report
 			}
-			m := wire.Announce{Suffix: suffix}
 			if ev.active {
-				m.Status = 1
-				m.Hops = s.outgoingHops(ev.a.hops)
 				live[suffix] = true
 			} else {
 				delete(live, suffix)
 			}
-			buf = m.Append(buf, s.version)
+			buf = spec.entry(buf, suffix, ev.active, ev.a.hops)
 		}
 		if len(buf) > 0 {
 			if _, err := str.Write(buf); err != nil {
@@ -310,6 +346,13 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 			tw.setConfig(configFromWire(u.Priority, u.Ordered, u.MaxLatencyMs, u.StartGroup, u.HasStart, u.EndGroup, u.HasEnd))
 		}
 	})
+	s.serveTrackWriter(tw, str, peerDone)
+}
+
+// serveTrackWriter runs a subscription we serve to its end: the sender, the
+// mux's handler, and the wait for the subscriber to close its side
+// (peerDone is closed when the goroutine reading that side returns).
+func (s *Session) serveTrackWriter(tw *TrackWriter, str quic.Stream, peerDone chan struct{}) {
 	s.goFunc(tw.run)
 	// The handler is user code: the session does not wait for it once the
 	// subscription or the session is over (its Context is then done).
@@ -384,7 +427,8 @@ type TrackWriter struct {
 	handled   intervals  // sequences sent or dropped
 	dropped   []seqRange // dropped groups not reported yet
 	stats     TrackWriterStats
-	closed    bool // Close or CloseWithError called
+	closed    bool   // Close or CloseWithError called
+	streams   uint64 // group streams opened (IETF PUBLISH_DONE's Stream Count)
 	wake      chan struct{}
 }
 
@@ -683,6 +727,13 @@ func (w *TrackWriter) run() {
 				m := wire.SubscribeEnd{Group: end}
 				buf = m.Append(buf, v)
 			}
+			if iv := w.sess.ietf.v; iv != 0 {
+				w.mu.Lock()
+				n := w.streams
+				w.mu.Unlock()
+				m := ietf.PublishDone{StatusCode: ietf.DoneTrackEnded.Wire(iv), StreamCount: n, Reason: "track ended"}
+				buf = m.Append(buf, iv)
+			}
 		}
 		if len(buf) > 0 {
 			if _, err := w.stream.Write(buf); err != nil {
@@ -898,9 +949,14 @@ func (w *TrackWriter) open(b *GroupBuffer) openResult {
 		return openFailed
 	}
 	gs := &groupSend{g: b, str: str, stop: make(chan struct{})}
-	hdr := wire.AppendVarint(make([]byte, 0, 24), wire.StreamGroup)
-	h := wire.GroupHeader{SubscribeID: w.id, Sequence: seq}
-	hdr = h.Append(hdr, w.sess.version)
+	var hdr []byte
+	if iv := w.sess.ietf.v; iv != 0 {
+		hdr = appendIETFGroupHeader(make([]byte, 0, 24), iv, w.id, seq, w.info.Priority)
+	} else {
+		hdr = wire.AppendVarint(make([]byte, 0, 24), wire.StreamGroup)
+		h := wire.GroupHeader{SubscribeID: w.id, Sequence: seq}
+		hdr = h.Append(hdr, w.sess.version)
+	}
 	if _, err := str.Write(hdr); err != nil {
 		str.CancelWrite(quic.StreamErrorCode(CancelledError))
 		w.cancel(w.writeErr(err))
@@ -908,6 +964,7 @@ func (w *TrackWriter) open(b *GroupBuffer) openResult {
 	}
 	w.mu.Lock()
 	w.handled.add(seq, seq)
+	w.streams++
 	w.active[gs] = struct{}{}
 	w.mu.Unlock()
 	w.sess.goFunc(func() { w.pump(gs) })
@@ -917,6 +974,7 @@ func (w *TrackWriter) open(b *GroupBuffer) openResult {
 // pump writes one group's frames to its stream as they are appended.
 func (w *TrackWriter) pump(gs *groupSend) {
 	v := w.sess.version
+	iv := w.sess.ietf.v
 	var lastTS uint64
 	n := 0
 	complete := false
@@ -962,7 +1020,13 @@ func (w *TrackWriter) pump(gs *groupSend) {
 				delta = int64(f.Timestamp - lastTS)
 				lastTS = f.Timestamp
 			}
-			if err := writeFrame(write, v, delta, f); err != nil {
+			var err error
+			if iv != 0 {
+				err = writeObject(write, f)
+			} else {
+				err = writeFrame(write, v, delta, f)
+			}
+			if err != nil {
 				gs.str.CancelWrite(quic.StreamErrorCode(CancelledError))
 				return
 			}
@@ -1014,12 +1078,30 @@ func writeFrame(write func([]byte) error, v wire.Version, delta int64, f *Frame)
 	return write(f.Payload)
 }
 
+// writeObject writes one frame as an IETF object of a subgroup stream.
+func writeObject(write func([]byte) error, f *Frame) error {
+	if len(f.Payload) <= maxCoalesce {
+		bp := coalescePool.Get().(*[]byte)
+		b := appendIETFObjectHeader((*bp)[:0], len(f.Payload), f.Timestamp)
+		b = append(b, f.Payload...)
+		err := write(b)
+		*bp = b
+		coalescePool.Put(bp)
+		return err
+	}
+	var hdr [40]byte
+	if err := write(appendIETFObjectHeader(hdr[:0], len(f.Payload), f.Timestamp)); err != nil {
+		return err
+	}
+	return write(f.Payload)
+}
+
 // maxCoalesce is the largest payload writeFrame copies to write it with its
 // header; larger ones are written in place.
 const maxCoalesce = 4 << 10
 
 var coalescePool = sync.Pool{New: func() any {
-	b := make([]byte, 0, maxCoalesce+16)
+	b := make([]byte, 0, maxCoalesce+32)
 	return &b
 }}
 

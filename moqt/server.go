@@ -160,8 +160,8 @@ func (s *Server) offeredVersions(h http.Header) []Version {
 		if !ok {
 			continue
 		}
-		if v, ok := wire.ParseALPN(str); ok && s.Config.supportsVersion(Version(v)) {
-			out = append(out, Version(v))
+		if v, ok := parseVersion(str); ok && s.Config.supportsVersion(v) {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -305,16 +305,16 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 	root := cleanPath(r.Path)
 	var (
 		conn    quic.Connection
-		version wire.Version
+		version Version
 	)
 	if rw.ws != nil {
 		c, v, err := s.acceptWebSocket(rw, r)
 		if err != nil {
 			return nil, err
 		}
-		conn, version = c, v
+		conn, version = c, Version(v)
 	} else if rw.http != nil {
-		version = wire.Version(newestVersion(r.Versions, s.Config.versions()))
+		version = newestVersion(r.Versions, s.Config.versions())
 		// webtransport-go answers the first offered protocol it supports:
 		// offer it only the one we chose.
 		v, _ := httpsfv.Marshal(httpsfv.List{httpsfv.NewItem(version.String())})
@@ -337,18 +337,21 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		conn, version = rw.conn, rw.ver
 	}
 	sess := newSession(sessionParams{
-		uniCredit: int(s.quicConfig().MaxIncomingUniStreams),
-		conn:      conn,
-		version:   version,
-		server:    true,
-		root:      root,
-		mux:       opts.Mux,
-		canSub:    opts.CanSubscribe,
-		canDisc:   opts.CanDiscover,
-		config:    s.Config,
-		logger:    s.logger(),
-		origin:    s.origin,
-		peerSetup: r.peerSetup,
+		uniCredit:     int(s.quicConfig().MaxIncomingUniStreams),
+		conn:          conn,
+		version:       version.lite(),
+		ietf:          version.ietf(),
+		peerCtrl:      r.peerCtrl,
+		peerIETFSetup: r.ietfSetup,
+		server:        true,
+		root:          root,
+		mux:           opts.Mux,
+		canSub:        opts.CanSubscribe,
+		canDisc:       opts.CanDiscover,
+		config:        s.Config,
+		logger:        s.logger(),
+		origin:        s.origin,
+		peerSetup:     r.peerSetup,
 	})
 	s.mu.Lock()
 	if s.closing {
@@ -597,11 +600,11 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 			return context.Cause(conn.Context())
 		}
 	}
-	v, ok := wire.ParseALPN(alpn)
-	if !ok || !s.Config.supportsVersion(Version(v)) {
+	v, ok := parseVersion(alpn)
+	if !ok || !s.Config.supportsVersion(v) {
 		reason := fmt.Sprintf("unsupported protocol %q", alpn)
 		if alpn == ALPNIETFDraft14 {
-			reason = "IETF moq-transport (moq-00) is not supported yet; use moq-lite-03, -04 or -05"
+			reason = "IETF moq-transport draft 14 (moq-00) is not supported; use moq-lite-03, -04 or -05, or moqt-17 to moqt-20"
 		}
 		s.stats.versionMismatches.Add(1)
 		conn.CloseWithError(quic.ApplicationErrorCode(VersionNegotiationError), reason)
@@ -610,12 +613,24 @@ func (s *Server) ServeQUICConn(conn quic.Connection) error {
 	req := &SetupRequest{
 		Path:       "/",
 		URL:        &url.URL{Path: "/"},
-		Versions:   []Version{Version(v)},
+		Versions:   []Version{v},
 		RemoteAddr: conn.RemoteAddr().String(),
 		ctx:        conn.Context(),
 	}
-	if v >= wire.Lite05 {
-		setup, err := s.readClientSetup(conn, v)
+	if v.IsIETF() {
+		if err := s.readClientSetupIETF(conn, v.ietf(), req); err != nil {
+			code, count := ProtocolViolationError, &s.stats.malformedSetups
+			if errors.Is(err, context.DeadlineExceeded) {
+				code, count = SetupTimeoutError, &s.stats.setupTimeouts
+			}
+			if conn.Context().Err() == nil {
+				count.Add(1)
+			}
+			conn.CloseWithError(quic.ApplicationErrorCode(code), err.Error())
+			return err
+		}
+	} else if v >= Version(wire.Lite05) {
+		setup, err := s.readClientSetup(conn, v.lite())
 		if err != nil {
 			code, count := ProtocolViolationError, &s.stats.malformedSetups
 			if errors.Is(err, context.DeadlineExceeded) {

@@ -96,6 +96,9 @@ func newClient(t testing.TB, v moqt.Version) *moqt.Client {
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
 	for _, transport := range []string{"quic", "webtransport", "websocket"} {
 		for _, v := range moqt.SupportedVersions() {
+			if transport == "websocket" && v.IsIETF() {
+				continue // IETF over QMux is not served yet
+			}
 			t.Run(transport+"/"+v.String(), func(t *testing.T) {
 				leakCheck(t)
 				f(t, transport, v)
@@ -181,7 +184,7 @@ func readGroups(t *testing.T, tr *moqt.TrackReader, v moqt.Version, groups, fram
 				t.Fatalf("frame payload %q, want %q", fr.Payload, want)
 			}
 			wantTS := uint64(0)
-			if v >= moqt.LiteDraft05 {
+			if v >= moqt.LiteDraft05 || v.IsIETF() {
 				wantTS = seq*1_000_000 + uint64(f)*1000
 			}
 			if fr.Timestamp != wantTS {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 )
@@ -59,6 +60,8 @@ type Session struct {
 	sched     sendScheduler // orders the group streams' writes by priority
 
 	setup wire.Setup // what start sends on moq-lite-05
+
+	ietf ietfState // IETF MoQ Transport sessions only
 }
 
 type sessionParams struct {
@@ -78,6 +81,17 @@ type sessionParams struct {
 	// setup is sent on moq-lite-05 (Origin is filled in).
 	setup     wire.Setup
 	peerSetup *wire.Setup
+
+	// ietf is the negotiated IETF MoQ Transport draft (zero for
+	// moq-lite, whose version is then version).
+	ietf ietf.Version
+	// ietfSetup holds extra options for our IETF SETUP (the client's PATH
+	// and AUTHORITY on native QUIC).
+	ietfSetup ietf.KVPs
+	// peerCtrl is the peer's IETF control stream when the server read its
+	// SETUP before routing the session (native QUIC).
+	peerCtrl      *ietf.Reader
+	peerIETFSetup *ietf.Setup
 }
 
 func newSession(p sessionParams) *Session {
@@ -105,7 +119,10 @@ func newSession(p sessionParams) *Session {
 	if s.uniCredit <= 0 {
 		s.uniCredit = 100 // quic-go's default
 	}
-	s.logger = p.logger.With("remote", p.conn.RemoteAddr().String(), "version", p.version.String())
+	if p.ietf != 0 {
+		s.initIETF(p)
+	}
+	s.logger = p.logger.With("remote", p.conn.RemoteAddr().String(), "version", s.Version().String())
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	// A transport that dies on its own ends the session.
 	stop := context.AfterFunc(p.conn.Context(), func() {
@@ -125,7 +142,9 @@ func newSession(p sessionParams) *Session {
 // peer's streams. The owner registers the session first, so that it can
 // track (and close) everything the session does.
 func (s *Session) start() {
-	if s.version >= wire.Lite05 {
+	if s.ietf.v != 0 {
+		s.startIETF()
+	} else if s.version >= wire.Lite05 {
 		setup := s.setup
 		setup.Origin = s.origin
 		s.goFunc(func() { s.sendSetup(setup) })
@@ -142,8 +161,14 @@ func (s *Session) goFunc(f func()) {
 	}()
 }
 
-// Version returns the negotiated moq-lite version.
-func (s *Session) Version() Version { return Version(s.version) }
+// Version returns the negotiated version: a moq-lite version, or an IETF
+// MoQ Transport draft (Version.IsIETF).
+func (s *Session) Version() Version {
+	if s.ietf.v != 0 {
+		return Version(s.ietf.v)
+	}
+	return Version(s.version)
+}
 
 // Context returns a context cancelled when the session ends; its cause
 // (context.Cause) is a *SessionError.
@@ -268,6 +293,10 @@ func (s *Session) newReader(r io.Reader) *wire.Reader {
 // the stream header timeout, and passes it on in the order the streams
 // were opened.
 func (s *Session) handleUni(str quic.ReceiveStream, idx uint64) {
+	if s.ietf.v != 0 {
+		s.handleUniIETF(str, idx)
+		return
+	}
 	release := func() { s.uni.done(idx, nil) }
 	str.SetReadDeadline(time.Now().Add(s.config.streamHeaderTimeout()))
 	r := s.newReader(str)
@@ -443,6 +472,10 @@ func (o *uniOrder) barrier(ctx context.Context) {
 }
 
 func (s *Session) handleBidi(str quic.Stream) {
+	if s.ietf.v != 0 {
+		s.handleBidiIETF(str)
+		return
+	}
 	r := s.newReader(str)
 	typ, err := r.ReadVarint()
 	if err != nil {
@@ -505,6 +538,8 @@ func readMessage(r *wire.Reader, m interface {
 func isProtocolError(err error) bool {
 	return errors.Is(err, wire.ErrTruncated) || errors.Is(err, wire.ErrTrailing) ||
 		errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrInvalid) ||
+		errors.Is(err, ietf.ErrTruncated) || errors.Is(err, ietf.ErrTrailing) ||
+		errors.Is(err, ietf.ErrTooLarge) || errors.Is(err, ietf.ErrInvalid) ||
 		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
@@ -532,6 +567,10 @@ func (s *Session) goAway(uri string) {
 	}
 	s.goingAway = true
 	s.mu.Unlock()
+	if s.ietf.v != 0 {
+		s.goAwayIETF(uri)
+		return
+	}
 	if s.version < wire.Lite04 {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 )
@@ -15,15 +16,16 @@ import (
 // SetupRequest is a client's request to establish a session, as routed to
 // a SetupHandler.
 type SetupRequest struct {
-	// Path is the request's path: the WebTransport URL path, or the
-	// moq-lite-05 SETUP Path on native QUIC ("/" when the version carries
-	// none).
+	// Path is the request's path: the WebTransport URL path, or on
+	// native QUIC the moq-lite-05 SETUP Path or the IETF SETUP PATH option
+	// ("/" when the version carries none).
 	Path string
 	// URL is the request's path and query (for example "?jwt=...").
 	URL *url.URL
-	// Versions are the moq-lite versions the client offered that this
-	// server accepts, in the client's order. Server.Accept picks the
-	// newest.
+	// Versions are the versions the client offered that this server
+	// accepts, in the client's order. Server.Accept picks the first of
+	// Config.Versions (default: moq-lite newest first, then IETF newest
+	// first) among them.
 	Versions []Version
 	// RemoteAddr is the client's network address.
 	RemoteAddr string
@@ -37,6 +39,10 @@ type SetupRequest struct {
 
 	ctx       context.Context
 	peerSetup *wire.Setup
+	// IETF on native QUIC: the client's SETUP and its control stream,
+	// read before routing (for the PATH option).
+	ietfSetup *ietf.Setup
+	peerCtrl  *ietf.Reader
 }
 
 // Context returns the request's context: the HTTP request's for
@@ -65,7 +71,7 @@ type setupResponseWriter struct {
 	http   http.ResponseWriter // WebTransport and WebSocket
 	ws     []wsOffer           // WebSocket: the subprotocols offered that we speak
 	conn   quic.Connection     // native QUIC
-	ver    wire.Version        // native QUIC: negotiated by ALPN
+	ver    Version             // native QUIC: negotiated by ALPN
 
 	mu       sync.Mutex
 	answered bool

@@ -138,7 +138,7 @@ func TestShutdownDrainsGroups(t *testing.T) {
 		if err := context.Cause(sess.Context()); !errors.As(err, &se) || se.Code != moqt.NoError {
 			t.Fatalf("session ended with %v, want NoError", err)
 		}
-		if v >= moqt.LiteDraft04 && !sess.PeerGoingAway() {
+		if (v >= moqt.LiteDraft04 || v.IsIETF()) && !sess.PeerGoingAway() {
 			t.Fatal("no GOAWAY received")
 		}
 	})

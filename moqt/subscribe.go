@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/quic"
 )
@@ -31,6 +32,10 @@ func (s *Session) Subscribe(ctx context.Context, path BroadcastPath, name TrackN
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
+
+	if s.ietf.v != 0 {
+		return s.subscribeIETF(ctx, broadcast, string(name), config)
+	}
 
 	var info TrackInfo
 	if s.version >= wire.Lite05 {
@@ -241,6 +246,7 @@ type TrackReader struct {
 	ended    chan struct{} // closed when err is set (made on demand)
 	last     uint64        // sequence of the last group handed out
 	hasLast  bool
+	arrival  chan struct{} // IETF: signalled on each group that arrives
 }
 
 // TrackReaderStats counts the groups of a subscription.
@@ -400,6 +406,12 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 	if r.hasLast && seq > r.last+1 && !barrierDone {
 		return true, true, time.Time{}
 	}
+	if r.sess.ietf.v != 0 && !r.hasLast && !barrierDone {
+		// IETF has no SUBSCRIBE_START: before the first group, let the
+		// streams the peer opened before it be passed on, so that the
+		// lowest of them comes first.
+		return true, true, time.Time{}
+	}
 	return false, false, time.Time{}
 }
 
@@ -475,6 +487,12 @@ func (r *TrackReader) enqueue(g *GroupReader) bool {
 	r.queue = append(r.queue, g)
 	r.stats.Received++
 	r.wake()
+	if r.arrival != nil {
+		select {
+		case r.arrival <- struct{}{}:
+		default:
+		}
+	}
 	r.checkEndLocked()
 	return true
 }
@@ -511,6 +529,9 @@ func (r *TrackReader) Update(ctx context.Context, config *TrackConfig) error {
 	if config == nil {
 		config = &TrackConfig{}
 	}
+	if r.sess.ietf.v != 0 {
+		return r.writeUpdate(ctx, config, r.updateIETF(config))
+	}
 	m := wire.SubscribeUpdate{
 		Priority:     config.Priority,
 		Ordered:      config.Ordered,
@@ -522,6 +543,11 @@ func (r *TrackReader) Update(ctx context.Context, config *TrackConfig) error {
 	if config.EndGroup != nil {
 		m.EndGroup, m.HasEnd = *config.EndGroup, true
 	}
+	return r.writeUpdate(ctx, config, m.Append(nil, r.sess.version))
+}
+
+// writeUpdate writes an encoded update of the subscription to config.
+func (r *TrackReader) writeUpdate(ctx context.Context, config *TrackConfig, msg []byte) error {
 	select {
 	case r.wsem <- struct{}{}:
 	case <-ctx.Done():
@@ -542,7 +568,7 @@ func (r *TrackReader) Update(ctx context.Context, config *TrackConfig) error {
 		return ErrClosedTrack
 	}
 	r.stream.SetWriteDeadline(deadline(ctx))
-	_, werr := r.stream.Write(m.Append(nil, r.sess.version))
+	_, werr := r.stream.Write(msg)
 	r.stream.SetWriteDeadline(zeroTime)
 	if werr != nil {
 		if ctx.Err() != nil {
@@ -763,6 +789,8 @@ type GroupReader struct {
 	version  wire.Version
 	maxFrame int
 	ts       uint64
+	ir       *ietf.Reader // IETF: the subgroup stream's reader (r is nil)
+	iprops   bool         // IETF: objects carry Properties
 }
 
 // GroupSequence returns the group's sequence number.
@@ -771,6 +799,9 @@ func (g *GroupReader) GroupSequence() uint64 { return g.seq }
 // ReadFrame returns the next frame of the group, or io.EOF after the last.
 // A group reset by the publisher returns a *GroupError.
 func (g *GroupReader) ReadFrame() (*Frame, error) {
+	if g.ir != nil {
+		return g.readFrameIETF()
+	}
 	delta, size, err := g.r.ReadFrameHeader(g.version)
 	if err != nil {
 		g.track.groupDone(g)

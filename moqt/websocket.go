@@ -66,6 +66,9 @@ func (s *Server) webSocketOffers(h http.Header) []wsOffer {
 func (s *Server) webSocketSubprotocols() []string {
 	var out []string
 	for _, v := range s.Config.versions() {
+		if v.IsIETF() {
+			continue // IETF over QMux is not served yet
+		}
 		for _, qv := range qmux.Versions {
 			out = append(out, qmux.Subprotocol(qv, v.String()))
 		}
@@ -205,6 +208,9 @@ const serverWebSocketWindow = 16 << 20
 func (c *Client) dialWebSocket(ctx context.Context, u *url.URL) (quic.Connection, wire.Version, error) {
 	var offers []string
 	for _, v := range c.Config.versions() {
+		if v.IsIETF() {
+			continue // IETF over QMux is not offered yet
+		}
 		for _, qv := range qmux.Versions {
 			offers = append(offers, qmux.Subprotocol(qv, v.String()))
 		}

@@ -74,22 +74,38 @@ func (r *Reader) ReadControl() (typ uint64, payload []byte, err error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	payload, err = r.readControlBody(typ)
+	return typ, payload, err
+}
+
+// ReadControlBody reads the Length(16) | Payload of a control message whose
+// type the caller has already read with ReadVarint (as on a stream whose
+// first message's type doubles as the stream type). Limits are as for
+// ReadControl.
+func (r *Reader) ReadControlBody(typ uint64) ([]byte, error) {
+	if !r.v.known() {
+		return nil, versionError("control message", r.v)
+	}
+	return r.readControlBody(typ)
+}
+
+func (r *Reader) readControlBody(typ uint64) (payload []byte, err error) {
 	var l [2]byte
 	if _, err := io.ReadFull(r.br, l[:]); err != nil {
-		return 0, nil, unexpected(err)
+		return nil, unexpected(err)
 	}
 	n := int(l[0])<<8 | int(l[1])
 	if n > r.max {
-		return 0, nil, fmt.Errorf("ietf: control message 0x%x: length %d exceeds limit %d: %w", typ, n, r.max, ErrTooLarge)
+		return nil, fmt.Errorf("ietf: control message 0x%x: length %d exceeds limit %d: %w", typ, n, r.max, ErrTooLarge)
 	}
 	if cap(r.buf) < n {
 		r.buf = make([]byte, n)
 	}
 	payload = r.buf[:n]
 	if _, err := io.ReadFull(r.br, payload); err != nil {
-		return 0, nil, unexpected(err)
+		return nil, unexpected(err)
 	}
-	return typ, payload, nil
+	return payload, nil
 }
 
 // ReadSubgroupHeader reads the rest of a SUBGROUP_HEADER whose type, typ,

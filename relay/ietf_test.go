@@ -1,0 +1,132 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/relay"
+)
+
+// TestCrossFamily bridges the two protocol families through one relay: a
+// moq-lite-05 publisher watched by an IETF MoQ Transport subscriber (drafts
+// 17 to 20), and an IETF publisher watched by moq-lite-03, -04 and -05
+// subscribers. The subscriber discovers the broadcast, subscribes in order,
+// and must get every group the publisher wrote after it subscribed exactly
+// once, in sequence, each whole, then the end of the track.
+func TestCrossFamily(t *testing.T) {
+	type pair struct{ pub, sub moqt.Version }
+	var pairs []pair
+	for _, v := range moqt.IETFVersions() {
+		pairs = append(pairs, pair{moqt.LiteDraft05, v})
+	}
+	for _, v := range moqt.IETFVersions() {
+		for _, l := range moqt.LiteVersions() {
+			pairs = append(pairs, pair{v, l})
+		}
+	}
+	for _, transport := range []string{"quic", "webtransport"} {
+		for _, p := range pairs {
+			t.Run(fmt.Sprintf("%s/%v-to-%v", transport, p.pub, p.sub), func(t *testing.T) {
+				leakCheck(t)
+				crossFamily(t, transport, p.pub, p.sub)
+			})
+		}
+	}
+}
+
+func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
+	const groups, frames = 6, 4
+	r := startRelay(t, relay.Options{})
+	mux := moqt.NewTrackMux()
+	ctx, unpublish := context.WithCancel(context.Background())
+	defer unpublish()
+	// Served once, to the relay's upstream subscription, which exists
+	// only once the subscriber below asked for the track: every group is
+	// written after that.
+	mux.PublishFunc(ctx, "/bridge", func(tw *moqt.TrackWriter) {
+		for g := range groups {
+			gw, err := tw.OpenGroup(context.Background(), uint64(g))
+			if err != nil {
+				t.Errorf("OpenGroup(%d): %v", g, err)
+				return
+			}
+			for f := range frames {
+				if err := gw.WriteFrame(context.Background(), moqt.NewFrame(fmt.Appendf(nil, "%d:%d", g, f))); err != nil {
+					t.Errorf("WriteFrame: %v", err)
+					return
+				}
+			}
+			gw.Close()
+		}
+	})
+	pubSess := dial(t, r, transport, pubV, "/", mux)
+	if pubSess.Version() != pubV {
+		t.Fatalf("publisher negotiated %v, want %v", pubSess.Version(), pubV)
+	}
+	sub := dial(t, r, transport, subV, "/", nil)
+	if sub.Version() != subV {
+		t.Fatalf("subscriber negotiated %v, want %v", sub.Version(), subV)
+	}
+	a := waitAnnounce(t, sub, "/", "/bridge")
+	tr, err := sub.Subscribe(context.Background(), "/bridge", "t", &moqt.TrackConfig{Ordered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []uint64
+	for {
+		gr, err := tr.AcceptGroup(rctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("AcceptGroup after groups %v: %v", got, err)
+		}
+		seq := gr.GroupSequence()
+		got = append(got, seq)
+		for f := 0; ; f++ {
+			fr, err := gr.ReadFrame()
+			if err == io.EOF {
+				if f != frames {
+					t.Fatalf("group %d: %d frames, want %d", seq, f, frames)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("group %d frame %d: %v", seq, f, err)
+			}
+			if want := fmt.Sprintf("%d:%d", seq, f); string(fr.Payload) != want {
+				t.Fatalf("frame %q, want %q", fr.Payload, want)
+			}
+		}
+	}
+	if len(got) != groups {
+		t.Fatalf("got groups %v, want 0..%d each once", got, groups-1)
+	}
+	// Every group once; in sequence where the transport keeps the order in
+	// which the relay opened the streams (native QUIC, moq-lite-05's
+	// accounting).
+	seen := map[uint64]bool{}
+	for i, s := range got {
+		if seen[s] || s >= groups {
+			t.Fatalf("groups %v: %d twice or out of range", got, s)
+		}
+		seen[s] = true
+		if (transport == "quic" || subV == moqt.LiteDraft05) && s != uint64(i) {
+			t.Fatalf("groups %v out of order", got)
+		}
+	}
+	// The end of the broadcast crosses the bridge too.
+	unpublish()
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end of /bridge was not announced")
+	}
+}
