@@ -57,14 +57,13 @@ func (h *hub) startGroup() {
 		keep++
 	}
 	h.groups = h.groups[keep:]
-	subs := make([]*moqt.TrackWriter, 0, len(h.subs))
+	// SendGroup never waits for the network; calling it under the lock
+	// keeps each subscription's groups in sequence order (ServeTrack hands
+	// a new one its first groups under the lock too).
 	for tw := range h.subs {
-		subs = append(subs, tw)
-	}
-	h.mu.Unlock()
-	for _, tw := range subs {
 		tw.SendGroup(g.buf)
 	}
+	h.mu.Unlock()
 }
 
 // finishGroup closes the current group (startGroup would otherwise close
@@ -111,6 +110,10 @@ func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
 			start = append(start, g.buf)
 		}
 	}
+	// Its first groups, then the ones startGroup hands over, in order.
+	for _, b := range start {
+		tw.SendGroup(b)
+	}
 	h.subs[tw] = struct{}{}
 	h.mu.Unlock()
 	defer func() {
@@ -118,9 +121,6 @@ func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
 		delete(h.subs, tw)
 		h.mu.Unlock()
 	}()
-	for _, b := range start {
-		tw.SendGroup(b)
-	}
 	select {
 	case <-h.ended:
 		tw.Close()

@@ -302,14 +302,6 @@ func runSubMedia(ctx context.Context, args []string) error {
 		return err
 	}
 	w := &tsWriter{mux: mux, out: out}
-	var picked []string
-	if vcfg != nil {
-		picked = append(picked, fmt.Sprintf("video %q %s", vname, vcfg.Codec))
-	}
-	if acfg != nil {
-		picked = append(picked, fmt.Sprintf("audio %q %s", aname, acfg.Codec))
-	}
-	fmt.Fprintf(os.Stderr, "moq: writing %s as MPEG-TS: %s (%s)\n", path, strings.Join(picked, ", "), sess.Version())
 
 	errs := make(chan error, 2)
 	n := 0
@@ -332,6 +324,14 @@ func runSubMedia(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	var picked []string
+	if vcfg != nil {
+		picked = append(picked, fmt.Sprintf("video %q %s", vname, vcfg.Codec))
+	}
+	if acfg != nil {
+		picked = append(picked, fmt.Sprintf("audio %q %s", aname, acfg.Codec))
+	}
+	fmt.Fprintf(os.Stderr, "moq: subscribed to %s, writing MPEG-TS: %s (%s)\n", path, strings.Join(picked, ", "), sess.Version())
 	var firstErr error
 	for range n {
 		if err := <-errs; err != nil && firstErr == nil {
@@ -441,6 +441,7 @@ type tsWriter struct {
 // video group is its keyframe.
 func (w *tsWriter) copyTrack(ctx context.Context, tr *moqt.TrackReader, name string, video bool) error {
 	defer tr.Close()
+	first := true
 	for {
 		gr, err := tr.AcceptGroup(ctx)
 		if errors.Is(err, io.EOF) {
@@ -463,6 +464,14 @@ func (w *tsWriter) copyTrack(ctx context.Context, tr *moqt.TrackReader, name str
 			ts, payload, err := hang.ParseFrame(f.Payload)
 			if err != nil || len(payload) == 0 {
 				continue // malformed, or an empty marker frame
+			}
+			if first {
+				first = false
+				kind := "audio"
+				if video {
+					kind = "video"
+				}
+				fmt.Fprintf(os.Stderr, "moq: receiving %s track %q (first frame at %d µs)\n", kind, name, ts)
 			}
 			if err := w.write(ts, payload, video, i == 0); err != nil {
 				gr.CancelRead(moqt.CancelledError)
