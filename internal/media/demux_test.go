@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/asticode/go-astits"
+
 	"github.com/gomoq/gomoq/hang"
 )
 
@@ -189,6 +191,7 @@ func TestDemuxBadInput(t *testing.T) {
 		{"MP3", readTestdata(t, "mp3.ts"), "unsupported audio codec"},
 		{"no PMT", av[:188], "no MPEG-TS program"},
 		{"garbage after the start", append(append([]byte(nil), av[:188*20]...), bytes.Repeat([]byte{1}, 188*3)...), "lost sync"},
+		{"no video and no audio", metadataOnly(t), "no H.264 video and no AAC audio"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := demuxAll(c.in)
@@ -197,6 +200,27 @@ func TestDemuxBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metadataOnly is a TS whose one program has only a timed-metadata stream.
+func metadataOnly(t *testing.T) []byte {
+	var out bytes.Buffer
+	m := astits.NewMuxer(context.Background(), &out)
+	if err := m.AddElementaryStream(astits.PMTElementaryStream{ElementaryPID: 0x100, StreamType: astits.StreamTypeMetadata}); err != nil {
+		t.Fatal(err)
+	}
+	m.SetPCRPID(0x100)
+	if _, err := m.WriteTables(); err != nil {
+		t.Fatal(err)
+	}
+	pts := &astits.ClockReference{Base: 90000}
+	if _, err := m.WriteData(&astits.MuxerData{PID: 0x100, PES: &astits.PESData{
+		Header: &astits.PESHeader{OptionalHeader: &astits.PESOptionalHeader{MarkerBits: 2, PTSDTSIndicator: astits.PTSDTSIndicatorOnlyPTS, PTS: pts}},
+		Data:   []byte("metadata"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 func TestUnwrap(t *testing.T) {
