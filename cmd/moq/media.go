@@ -64,7 +64,11 @@ func runPubMedia(ctx context.Context, args []string) error {
 	var first *hang.Catalog
 	select {
 	case ev := <-events:
-		first = ev.(*hang.Catalog) // the Demuxer's first event is a catalog
+		c, ok := ev.(*hang.Catalog) // the Demuxer's first event is a catalog
+		if !ok {
+			return errors.New("internal error: media before the catalog")
+		}
+		first = c
 	case err := <-readErr:
 		if err == nil {
 			err = errors.New("the input ended before any media")

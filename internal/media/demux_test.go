@@ -164,6 +164,28 @@ func TestDemuxOneStream(t *testing.T) {
 	}
 }
 
+// A stream the PMT lists but that never carries data (here av.ts without
+// its audio packets) leaves the catalog with the others, and a warning.
+func TestDemuxMissingStream(t *testing.T) {
+	av := readTestdata(t, "av.ts")
+	var videoOnly []byte
+	for p := av; len(p) >= 188; p = p[188:] {
+		if pid := int(p[1]&0x1f)<<8 | int(p[2]); pid != 0x101 {
+			videoOnly = append(videoOnly, p[:188]...)
+		}
+	}
+	got := demuxAll(videoOnly)
+	if got.err != nil || len(got.catalogs) != 1 || got.catalogs[0].Audio != nil || got.catalogs[0].Video == nil {
+		t.Fatalf("%v, catalogs %s", got.err, mustJSON(got.catalogs))
+	}
+	if len(got.frames[VideoTrack]) != 60 || len(got.frames[AudioTrack]) != 0 {
+		t.Fatalf("%d video and %d audio frames, want 60 and 0", len(got.frames[VideoTrack]), len(got.frames[AudioTrack]))
+	}
+	if !strings.Contains(strings.Join(got.warnings, "\n"), "no audio configuration") {
+		t.Fatalf("warnings %q", got.warnings)
+	}
+}
+
 func TestDemuxBFramesWarn(t *testing.T) {
 	got := demuxAll(readTestdata(t, "bframes.ts"))
 	if got.err != nil || len(got.frames[VideoTrack]) != 10 {
