@@ -22,6 +22,14 @@ const (
 // tsPacketSize is the size of an MPEG-TS packet as pipes carry them.
 const tsPacketSize = 188
 
+// Memory bounds: the TS demuxer gathers a PES packet's TS packets until
+// the next one starts, so a stream that never starts one would grow without
+// end; and a stream whose tables never come is not worth reading for long.
+const (
+	maxPESBytes = 16 << 20 // one PES packet (a 4K intra frame is a few MB)
+	maxNoPMT    = 4 << 20  // input read before a PMT
+)
+
 // Limits of the wait for every elementary stream's configuration before
 // the catalog is published without the missing ones.
 const (
@@ -72,6 +80,8 @@ type Demuxer struct {
 	catalog []byte // JSON of the last catalog returned
 	queue   []any  // events to return: *hang.Catalog or Frame
 	warned  map[string]bool
+	pesLen  map[uint16]int // bytes of each PID since its last PES start
+	fatal   error          // set by skip: a bound was crossed
 }
 
 // pendingFrame is a frame waiting for the catalog, with its unwrapped PTS.
@@ -95,20 +105,52 @@ type esStream struct {
 // NewDemuxer returns a Demuxer reading r.
 func NewDemuxer(r io.Reader) *Demuxer {
 	cr := &countingReader{r: r}
-	return &Demuxer{
+	d := &Demuxer{
 		r:       cr,
-		dmx:     astits.NewDemuxer(context.Background(), cr, astits.DemuxerOptPacketSize(tsPacketSize)),
 		streams: make(map[uint16]*esStream),
 		warned:  make(map[string]bool),
+		pesLen:  make(map[uint16]int),
 	}
+	cr.stop = &d.fatal
+	d.dmx = astits.NewDemuxer(context.Background(), cr, astits.DemuxerOptPacketSize(tsPacketSize), astits.DemuxerOptPacketSkipper(d.skip))
+	return d
 }
 
+// skip tells the TS demuxer which packets to drop: once the PMT is known,
+// those of every PID but the streams used. It enforces the memory bounds.
+func (d *Demuxer) skip(p *astits.Packet) bool {
+	if d.pmtSeen && d.streams[p.Header.PID] == nil {
+		return true
+	}
+	if !d.pmtSeen && d.r.n > maxNoPMT {
+		d.fatal = fmt.Errorf("no MPEG-TS program table (PMT) in the first %d bytes", maxNoPMT)
+		return true
+	}
+	if p.Header.PayloadUnitStartIndicator {
+		d.pesLen[p.Header.PID] = 0
+	}
+	if p.Header.HasPayload { // (the payload is not parsed yet: count the packet)
+		d.pesLen[p.Header.PID] += tsPacketSize - 4
+	}
+	if d.pesLen[p.Header.PID] > maxPESBytes {
+		d.fatal = fmt.Errorf("a PES packet on PID %d is larger than %d bytes", p.Header.PID, maxPESBytes)
+		return true
+	}
+	return false
+}
+
+// countingReader counts the bytes read; once *stop is set it fails, so
+// that the TS demuxer returns.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	stop *error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if *c.stop != nil {
+		return 0, *c.stop
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
@@ -145,6 +187,9 @@ func (d *Demuxer) nextData() (data *astits.DemuxerData, err error) {
 // step reads one piece of TS data and queues what follows from it.
 func (d *Demuxer) step() error {
 	data, err := d.nextData()
+	if d.fatal != nil {
+		return d.fatal
+	}
 	if errors.Is(err, astits.ErrNoMorePackets) {
 		return d.end()
 	}

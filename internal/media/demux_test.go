@@ -214,6 +214,8 @@ func TestDemuxBadInput(t *testing.T) {
 		{"no PMT", av[:188], "no MPEG-TS program"},
 		{"garbage after the start", append(append([]byte(nil), av[:188*20]...), bytes.Repeat([]byte{1}, 188*3)...), "lost sync"},
 		{"no video and no audio", metadataOnly(t), "no H.264 video and no AAC audio"},
+		{"no PMT in 5 MB", tsPackets(0x1fff, false, 5<<20/188), "no MPEG-TS program table"},
+		{"a PES packet without end", append(append([]byte(nil), av[:188*4]...), tsPackets(0x100, true, 17<<20/188)...), "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := demuxAll(c.in)
@@ -222,6 +224,26 @@ func TestDemuxBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tsPackets returns n TS packets of PID pid, 184 bytes of payload each;
+// with start the first one starts a PES packet.
+func tsPackets(pid uint16, start bool, n int) []byte {
+	b := make([]byte, 0, n*188)
+	for i := range n {
+		flags := byte(pid>>8) & 0x1f
+		if start && i == 0 {
+			flags |= 0x40
+		}
+		b = append(b, 0x47, flags, byte(pid), 0x10|byte(i%16))
+		if start && i == 0 {
+			b = append(b, 0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1)
+			b = append(b, make([]byte, 184-14)...)
+		} else {
+			b = append(b, make([]byte, 184)...)
+		}
+	}
+	return b
 }
 
 // metadataOnly is a TS whose one program has only a timed-metadata stream.
