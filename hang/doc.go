@@ -8,8 +8,8 @@
 // rendition, named by the rendition keys of the catalog. Each catalog update
 // is one group holding one frame: the whole catalog as JSON. Each group of a
 // video track is one group of pictures: its first frame is a keyframe, and a
-// player that joins starts there. Audio tracks usually carry one frame per
-// group.
+// player that joins starts there. An audio group holds one frame or several
+// (every audio frame decodes on its own).
 //
 // The package only encodes and decodes; it does no I/O. Publish its output
 // with package moqt (one moqt.Frame per hang frame), as `moq pub media` does.

@@ -216,7 +216,7 @@ func (p *mediaPublisher) catalog(c *hang.Catalog) {
 }
 
 // frame publishes a frame in the legacy container; a key frame starts a
-// group (every audio frame is one).
+// group (every IDR; for audio, every 200 ms: media.AudioGroupDuration).
 func (p *mediaPublisher) frame(f media.Frame) {
 	h := p.track(f.Track)
 	if f.Key {

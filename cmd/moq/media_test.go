@@ -44,16 +44,6 @@ func requireFFmpeg(t *testing.T) (ffmpeg, ffprobe string) {
 
 const mediaTestdata = "../../internal/media/testdata/"
 
-// relayStartSlack is how many leading groups of an audio track the tests
-// let the relay skip. A known relay issue (issue 15's notes): when the
-// publisher hands a track's first subscription several complete groups at
-// once (the audio frames read before the catalog), the relay sometimes
-// starts its first downstream subscriber at group 1: it received group 0
-// (groups_in counts it) but never sends it, reporting SUBSCRIBE_START 1
-// and no drop. Video is not affected here (one group at that point) and is
-// counted exactly.
-const relayStartSlack = 1
-
 // `moq pub media` refuses bad input with a clear message and exit status
 // 1, before it connects anywhere (the URL is a closed port).
 func TestPubMediaBadInput(t *testing.T) {
@@ -166,7 +156,6 @@ type trackRead struct {
 	first  chan struct{} // closed once the first frame arrived (or the read ended)
 	done   chan struct{}
 	frames []hangFrame
-	start  uint64 // the first group the publisher said it sends
 	err    error
 }
 
@@ -185,7 +174,6 @@ func (h *hangSub) subscribe(ctx context.Context, t *testing.T, broadcast, track 
 		defer close(r.done)
 		defer firstOnce()
 		r.frames, r.err = readHangTrack(ctx, tr, track, firstOnce)
-		r.start = tr.Stats().Start
 	}()
 	return r
 }
@@ -201,7 +189,7 @@ func readHangTrack(ctx context.Context, tr *moqt.TrackReader, track string, gotF
 	for g := 0; ; g++ {
 		gr, err := tr.AcceptGroup(ctx)
 		if errors.Is(err, io.EOF) {
-			if st := tr.Stats(); st.Dropped+st.Skipped+st.Late > 0 {
+			if st := tr.Stats(); st.Dropped+st.Skipped+st.Late > 0 || st.HasStart && st.Start != 0 {
 				return frames, fmt.Errorf("track %s lost groups: %+v", track, st)
 			}
 			return frames, nil
@@ -265,8 +253,8 @@ func checkVideoGroups(t *testing.T, frames []hangFrame) (groups int) {
 
 // A Go subscriber of `moq pub media` through the relay gets the catalog
 // and exactly the frames the demuxer makes of the file: every video group
-// a GoP that opens with SPS, PPS and an IDR, every audio frame its own
-// group, timestamps increasing on one clock. Needs no ffmpeg (the input is
+// a GoP that opens with SPS, PPS and an IDR, audio in groups
+// of 200 ms, timestamps increasing on one clock. Needs no ffmpeg (the input is
 // committed testdata).
 func TestPubMediaHang(t *testing.T) {
 	ts, err := os.ReadFile(mediaTestdata + "av.ts")
@@ -311,17 +299,12 @@ func TestPubMediaHang(t *testing.T) {
 	if groups := checkVideoGroups(t, video); groups != 4 || len(video) != 60 {
 		t.Fatalf("%d video frames in %d groups, want 60 in 4 (GoP 15)", len(video), groups)
 	}
-	// Known relay issue (see relayStartSlack): the first subscriber may
-	// start one group late, which SUBSCRIBE_START reports.
-	skip := int(readAudio.start)
-	if skip > relayStartSlack || len(audio) != 95-skip {
-		t.Fatalf("%d audio frames from group %d, want 95 from group 0 (at most %d late)", len(audio), skip, relayStartSlack)
-	}
-	if skip > 0 {
-		t.Logf("the relay started the audio subscription at group %d (its first %d groups came in one burst)", skip, skip)
+	// Groups of AudioGroupDuration (200 ms): ten 21.3 ms frames each.
+	if len(audio) != 95 {
+		t.Fatalf("%d audio frames, want 95", len(audio))
 	}
 	for i, f := range audio {
-		if f.index != 0 || i > 0 && (f.group != audio[i-1].group+1 || f.ts <= audio[i-1].ts) {
+		if f.group != i/10 || f.index != i%10 || i > 0 && f.ts <= audio[i-1].ts {
 			t.Fatalf("audio frame %d: group %d index %d at %d µs", i, f.group, f.index, f.ts)
 		}
 	}
@@ -333,13 +316,13 @@ func TestPubMediaHang(t *testing.T) {
 		}
 	}
 	same("video", video, want.video)
-	same("audio", audio, want.audio[skip:])
+	same("audio", audio, want.audio)
 	// One clock: ffprobe puts the first audio PTS at 1.400000 s and the
 	// first video PTS at 1.421333 s.
-	if want.audio[0].Timestamp != 0 || video[0].ts != 21333 {
-		t.Fatalf("first timestamps: audio %d µs, video %d µs; want 0 and 21333", want.audio[0].Timestamp, video[0].ts)
+	if audio[0].ts != 0 || video[0].ts != 21333 {
+		t.Fatalf("first timestamps: audio %d µs, video %d µs; want 0 and 21333", audio[0].ts, video[0].ts)
 	}
-	if !strings.Contains(pub.stderr.text(), "published video: 60 frames in 4 groups, audio: 95 frames in 95 groups") {
+	if !strings.Contains(pub.stderr.text(), "published video: 60 frames in 4 groups, audio: 95 frames in 10 groups") {
 		t.Fatalf("moq pub media stderr:\n%s", pub.stderr.text())
 	}
 }
@@ -532,15 +515,13 @@ func TestMediaFFmpeg(t *testing.T) {
 	if outVideo.codec != "h264" || outVideo.width != srcVideo.width || outVideo.height != srcVideo.height || outVideo.frames != srcVideo.frames {
 		t.Fatalf("video read back %+v, want h264 %dx%d with %d frames", outVideo, srcVideo.width, srcVideo.height, srcVideo.frames)
 	}
-	if outAudio.codec != "aac" || outAudio.frames > srcAudio.frames || outAudio.frames < srcAudio.frames-relayStartSlack {
-		t.Fatalf("audio read back %+v, want aac with %d frames (at most %d fewer, see relayStartSlack)", outAudio, srcAudio.frames, relayStartSlack)
+	if outAudio.codec != "aac" || outAudio.frames != srcAudio.frames {
+		t.Fatalf("audio read back %+v, want aac with %d frames", outAudio, srcAudio.frames)
 	}
 	// One clock: the video's offset from the audio survives (to the
-	// millisecond: µs timestamps, 90 kHz PTS), counting the audio frames
-	// of 1024 samples at 48 kHz the relay may have started after.
-	missing := float64(srcAudio.frames-outAudio.frames) * 1024 / 48000
-	if d := (outVideo.start - outAudio.start) - (srcVideo.start - srcAudio.start - missing); d > 0.001 || d < -0.001 {
-		t.Fatalf("video starts %.6f s after audio (%d audio frames missing), ffmpeg had %.6f s", outVideo.start-outAudio.start, srcAudio.frames-outAudio.frames, srcVideo.start-srcAudio.start)
+	// millisecond: µs timestamps, 90 kHz PTS).
+	if d := (outVideo.start - outAudio.start) - (srcVideo.start - srcAudio.start); d > 0.001 || d < -0.001 {
+		t.Fatalf("video starts %.6f s after audio, ffmpeg had %.6f s", outVideo.start-outAudio.start, srcVideo.start-srcAudio.start)
 	}
 }
 

@@ -37,6 +37,15 @@ const (
 	maxPendingFrames = 1000
 )
 
+// AudioGroupDuration is how much audio one group holds, in microseconds.
+// An audio frame decodes on its own, so any grouping works for a player;
+// 200 ms groups (about ten AAC frames) rather than one frame per group
+// mean five group streams a second instead of 47, and keep the burst of
+// audio read before the catalog (ffmpeg writes audio up to 0.7 s ahead of
+// video) within the few groups a relay caches for a track's first
+// subscriber. A player joining late starts at most this far behind.
+const AudioGroupDuration = 200_000
+
 // Frame is one frame of a rendition: its codec payload (H.264 Annex B with
 // parameter sets before each IDR, or one raw AAC frame) and its
 // presentation time in microseconds on the broadcast's one clock.
@@ -45,7 +54,8 @@ type Frame struct {
 	Timestamp uint64
 	Payload   []byte
 	// Key reports a frame that starts a group: an IDR access unit for
-	// video, every frame for audio.
+	// video; for audio the first frame and then the first frame at least
+	// AudioGroupDuration after the previous group's first.
 	Key bool
 }
 
@@ -92,14 +102,16 @@ type pendingFrame struct {
 }
 
 type esStream struct {
-	pid   uint16
-	track string
-	video *h264Track
-	audio *ADTS // nil until the first ADTS header
-	last  int64 // last unwrapped PTS
-	has   bool
-	lastT uint64 // last timestamp returned
-	hasT  bool
+	pid    uint16
+	track  string
+	video  *h264Track
+	audio  *ADTS // nil until the first ADTS header
+	last   int64 // last unwrapped PTS
+	has    bool
+	lastT  uint64 // last timestamp returned
+	hasT   bool
+	keyT   uint64 // audio: timestamp of the current group's first frame
+	hasKey bool
 }
 
 // NewDemuxer returns a Demuxer reading r.
@@ -416,6 +428,12 @@ func (d *Demuxer) push(s *esStream, f Frame, pts int64) {
 		return
 	}
 	f.Timestamp = uint64(rel * 1000 / 90) // 90 kHz → µs
+	if s.video == nil {
+		f.Key = !s.hasKey || f.Timestamp >= s.keyT+AudioGroupDuration
+		if f.Key {
+			s.keyT, s.hasKey = f.Timestamp, true
+		}
+	}
 	if s.hasT && f.Timestamp <= s.lastT {
 		d.warnOnce("backwards-"+s.track, "media: "+s.track+" timestamps do not increase (B-frames or a discontinuity in the input): players drop such frames", "timestamp", f.Timestamp, "previous", s.lastT)
 	}

@@ -116,9 +116,10 @@ func TestDemuxAV(t *testing.T) {
 	}
 	checkIncreasing(t, video, 33333)
 	checkIncreasing(t, audio, 21333) // 1024 samples at 48 kHz
-	for _, f := range audio {
-		if !f.Key || len(f.Payload) == 0 || f.Payload[0] == 0xff {
-			t.Fatalf("audio frame: key %v, %d bytes, starts %x (ADTS not stripped?)", f.Key, len(f.Payload), f.Payload[:1])
+	// Audio groups of AudioGroupDuration: 21333 µs frames, ten a group.
+	for i, f := range audio {
+		if f.Key != (i%10 == 0) || len(f.Payload) == 0 || f.Payload[0] == 0xff {
+			t.Fatalf("audio frame %d: key %v, %d bytes, starts %x (ADTS not stripped?)", i, f.Key, len(f.Payload), f.Payload[:1])
 		}
 	}
 	if len(got.warnings) != 0 {
