@@ -15,9 +15,10 @@ import (
 // being lost here. A new subscription starts at the current group, from
 // its first frame, or at its StartGroup among the groups kept: those of the
 // last hubRetain, and always the current one. With backlog set, the first
-// subscription of the track that names no StartGroup gets every group kept
-// (within its latency bound): a relay, which subscribes once for all its
-// subscribers, then loses nothing of what was published before it asked.
+// subscription of the track that names no StartGroup also gets the groups
+// started in the hubBacklog before it: a relay, which subscribes once for
+// all its subscribers, then loses nothing of what was published just before
+// it asked (the first frames of a broadcast, read before its catalog).
 type hub struct {
 	backlog bool
 
@@ -37,6 +38,10 @@ type hubGroup struct {
 
 // hubRetain is how long a hub keeps a group after the next one started.
 const hubRetain = 30 * time.Second
+
+// hubBacklog bounds the past a backlog hub hands its first subscription:
+// older groups would be dropped as too far behind the live edge anyway.
+const hubBacklog = 2 * time.Second
 
 func newHub() *hub {
 	return &hub{subs: make(map[*moqt.TrackWriter]struct{}), ended: make(chan struct{})}
@@ -105,8 +110,10 @@ func (h *hub) ServeTrack(tw *moqt.TrackWriter) {
 	var start []*moqt.GroupBuffer
 	all := h.backlog && !h.served
 	h.served = true
+	now := time.Now()
 	for i, g := range h.groups {
-		if cfg.StartGroup != nil && g.buf.Sequence() >= *cfg.StartGroup || cfg.StartGroup == nil && (all || i == len(h.groups)-1) {
+		recent := all && now.Sub(g.started) <= hubBacklog
+		if cfg.StartGroup != nil && g.buf.Sequence() >= *cfg.StartGroup || cfg.StartGroup == nil && (recent || i == len(h.groups)-1) {
 			start = append(start, g.buf)
 		}
 	}
