@@ -2,6 +2,7 @@ package moqt
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -14,8 +15,13 @@ type Announcement struct {
 	path   string // clean
 	hops   []uint64
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 }
+
+// ErrAnnouncementEnded is the Err of an announcement that was ended on
+// purpose: by End, or by its publisher (an end message from the peer, or
+// the peer announcing the path again).
+var ErrAnnouncementEnded = errors.New("moqt: announcement ended")
 
 // NewAnnouncement returns an active announcement of the broadcast at path,
 // which ends when ctx is cancelled or the returned end function is called.
@@ -24,9 +30,18 @@ func NewAnnouncement(ctx context.Context, path BroadcastPath) (*Announcement, fu
 	return a, a.End
 }
 
+// NewRelayedAnnouncement is NewAnnouncement for a broadcast that reached
+// this node through others: hops are the hop IDs it passed through, oldest
+// first, as Hops reports them (a relay passes on the hops of the
+// announcement it received). Peers refuse it if it carries their own ID.
+func NewRelayedAnnouncement(ctx context.Context, path BroadcastPath, hops []uint64) (*Announcement, func()) {
+	a := newAnnouncement(ctx, cleanPath(string(path)), slices.Clone(hops))
+	return a, a.End
+}
+
 func newAnnouncement(ctx context.Context, path string, hops []uint64) *Announcement {
 	a := &Announcement{path: path, hops: hops}
-	a.ctx, a.cancel = context.WithCancel(ctx)
+	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	return a
 }
 
@@ -47,7 +62,19 @@ func (a *Announcement) Done() <-chan struct{} { return a.ctx.Done() }
 func (a *Announcement) Context() context.Context { return a.ctx }
 
 // End ends the announcement. Calling it again does nothing.
-func (a *Announcement) End() { a.cancel() }
+func (a *Announcement) End() { a.cancel(ErrAnnouncementEnded) }
+
+// Err returns nil while the announcement is active, then why it ended:
+// ErrAnnouncementEnded when it was ended on purpose; for a peer's
+// announcement, io.EOF when the peer closed the announce stream, else the
+// error that ended the stream or the session (a *SessionError, say); the
+// cause of its context's cancellation otherwise.
+func (a *Announcement) Err() error {
+	if a.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(a.ctx)
+}
 
 func (a *Announcement) hasHop(h uint64) bool {
 	return h != 0 && slices.Contains(a.hops, h)
@@ -180,7 +207,7 @@ func (r *AnnouncementReader) finish(err error) {
 	}
 	r.err = err
 	for p, a := range r.active {
-		a.End()
+		a.cancel(err)
 		delete(r.active, p)
 	}
 	r.wake()

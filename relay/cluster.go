@@ -3,7 +3,9 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -30,102 +32,274 @@ func newOriginID() uint64 { return rand.Uint64()&(1<<53-1) | 1 }
 // broadcasts out of what they announce to it.
 func (r *Relay) OriginID() uint64 { return r.origin }
 
-// route is one way to reach a broadcast: a session's announcement of it,
-// published in the relay's mux while it is the best route of its path.
+// route is one way to reach a broadcast: a session's announcement of it.
 type route struct {
-	ann  *moqt.Announcement // the session's, in the relay's namespace
-	b    *broadcast
-	hops int
-	seq  uint64 // arrival order
+	ann    *moqt.Announcement // the session's, in the relay's namespace
+	sess   *moqt.Session      // the announcing session
+	remote moqt.BroadcastPath // the broadcast's path in sess's namespace
+	stats  *sessionStats      // sess's
+	hops   []uint64
+	seq    uint64 // arrival order
 }
 
-// routeTable holds every route to every broadcast and publishes the best
-// of each path in the mux: the fewest hops, and among those the newest
-// (so that a publisher that reconnects takes over its broadcast). When
-// the best route ends the next best is published. A change of route is
-// announced as a new announcement, carrying the new hop list.
+// routeTable holds every route to every broadcast, and publishes each path
+// that has one in the mux, served by the path's broadcast. The best route
+// of a path is the one new upstream subscriptions use: the fewest hops;
+// among those, the lowest hash of the path and hop list (so that every
+// relay that sees the same candidates picks the same one); among those,
+// the newest (a publisher that reconnects takes over its broadcast).
+//
+// A path's announcement lives as long as the path has a route, with the
+// hop list of the best one (announced again when that changes), and:
+//   - when its last route ends cleanly (the publisher ended the broadcast,
+//     or its session closed without error) the announcement ends at once;
+//   - when the last route's session died, the broadcast lingers (stays
+//     announced, its tracks waiting for a source) for Options.BroadcastLinger;
+//     a route that arrives meanwhile resumes it.
+//
+// The broadcast (the handler, with its tracks) outlives its announcement
+// while tracks are relayed, so that a path announced again is served by the
+// same tracks and upstream subscriptions.
 type routeTable struct {
+	relay *Relay
+	// serial is held by whoever changes the table, from the change of
+	// state to the calls into the mux that publish it (never while
+	// waiting for anything else): so the mux sees the changes in the
+	// order they were made. mu guards the state; it is never held across
+	// a call out of the table.
+	serial chan struct{}
 	mu     sync.Mutex
 	next   uint64
-	byPath map[string]*routeSet
+	byPath map[string]*pathEntry
 }
 
-type routeSet struct {
-	routes []*route
-	active *route
+// pathEntry is the state of one path in the table.
+type pathEntry struct {
+	path     moqt.BroadcastPath
+	routes   []*route
+	active   *route             // the best route; nil while none
+	pub      *moqt.Announcement // published in the mux; nil when not
+	lingerT  *time.Timer        // running while the broadcast lingers
+	changed  chan struct{}      // closed and replaced when active changes
+	b        *broadcast
+	lingered bool // the last route died: waiting for another
 }
 
-// add adds rt to the routes of its path, publishing it in mux if it is
-// now the best.
-func (t *routeTable) add(mux *moqt.TrackMux, rt *route) {
+func (t *routeTable) lock() {
+	t.serial <- struct{}{}
 	t.mu.Lock()
-	defer t.mu.Unlock()
+}
+
+// unlock releases the state and runs the mux calls the change needs, in
+// order, before letting the next change in.
+func (t *routeTable) unlock(ops []func()) {
+	t.mu.Unlock()
+	for _, op := range ops {
+		op()
+	}
+	<-t.serial
+}
+
+// entryLocked returns the entry of path, created if needed.
+func (t *routeTable) entryLocked(path moqt.BroadcastPath) *pathEntry {
+	p := string(path)
+	e := t.byPath[p]
+	if e == nil {
+		e = &pathEntry{path: path, changed: make(chan struct{})}
+		e.b = &broadcast{relay: t.relay, path: path, entry: e}
+		t.byPath[p] = e
+	}
+	return e
+}
+
+// add adds rt to the routes of its path, publishing the path if needed.
+func (t *routeTable) add(rt *route) {
+	t.lock()
+	var ops []func()
+	defer func() { t.unlock(ops) }()
 	if !rt.ann.IsActive() {
 		return // ended already: remove came first, or will find nothing
 	}
-	if t.byPath == nil {
-		t.byPath = make(map[string]*routeSet)
-	}
 	t.next++
 	rt.seq = t.next
-	p := string(rt.ann.BroadcastPath())
-	set := t.byPath[p]
-	if set == nil {
-		set = &routeSet{}
-		t.byPath[p] = set
+	e := t.entryLocked(rt.ann.BroadcastPath())
+	e.routes = append(e.routes, rt)
+	if e.lingerT != nil {
+		e.lingerT.Stop()
+		e.lingerT = nil
 	}
-	set.routes = append(set.routes, rt)
-	t.elect(mux, set)
+	if e.lingered {
+		e.lingered = false
+		t.relay.logger.Info("relay: broadcast resumed", "path", e.path.String(), "remote", rt.sess.RemoteAddr())
+	}
+	ops = t.electLocked(e)
 }
 
-// remove removes rt (whose announcement ended), publishing the next best
-// route of its path, if any.
-func (t *routeTable) remove(mux *moqt.TrackMux, rt *route) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := string(rt.ann.BroadcastPath())
-	set := t.byPath[p]
-	if set == nil {
+// remove removes rt, whose announcement ended. died says that its session
+// ended with an error: if rt was the path's last route, the broadcast
+// lingers.
+func (t *routeTable) remove(rt *route, died bool) {
+	t.lock()
+	var ops []func()
+	defer func() { t.unlock(ops) }()
+	e := t.byPath[string(rt.ann.BroadcastPath())]
+	if e == nil || !slices.Contains(e.routes, rt) {
 		return
 	}
-	set.routes = slices.DeleteFunc(set.routes, func(x *route) bool { return x == rt })
-	if len(set.routes) == 0 {
-		delete(t.byPath, p)
-		return // rt's announcement in the mux ended with rt's
+	e.routes = slices.DeleteFunc(e.routes, func(x *route) bool { return x == rt })
+	if len(e.routes) > 0 {
+		ops = t.electLocked(e)
+		return
 	}
-	if set.active == rt {
-		set.active = nil
+	t.setActiveLocked(e, nil)
+	linger := t.relay.opts.broadcastLinger()
+	if died && linger > 0 && t.relay.ctx.Err() == nil && e.pub != nil {
+		e.lingered = true
+		t.relay.logger.Info("relay: publisher lost, broadcast lingers", "path", e.path.String(), "linger", linger)
+		e.lingerT = time.AfterFunc(linger, func() { t.expire(e) })
+		return
 	}
-	t.elect(mux, set)
+	ops = t.unpublishLocked(e)
 }
 
-// elect publishes the best route of set if it is not the one published.
-// The mux is called with t.mu held (t.mu before the mux's lock; the mux
-// never calls back into the table).
-func (t *routeTable) elect(mux *moqt.TrackMux, set *routeSet) {
+// stopLingering ends the lingering of every broadcast (the relay closes).
+func (t *routeTable) stopLingering() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.byPath {
+		if e.lingerT != nil {
+			e.lingerT.Stop()
+			e.lingerT = nil
+		}
+	}
+}
+
+// expire ends a lingering broadcast that no route resumed.
+func (t *routeTable) expire(e *pathEntry) {
+	t.lock()
+	var ops []func()
+	defer func() { t.unlock(ops) }()
+	if !e.lingered || len(e.routes) > 0 || t.byPath[string(e.path)] != e {
+		return
+	}
+	e.lingered = false
+	e.lingerT = nil
+	t.relay.logger.Info("relay: lingering broadcast ended, no publisher came back", "path", e.path.String())
+	ops = t.unpublishLocked(e)
+}
+
+// unpublishLocked ends the path's announcement; the entry goes once its
+// broadcast relays no track either.
+func (t *routeTable) unpublishLocked(e *pathEntry) []func() {
+	e.lingered = false
+	close(e.changed) // waiters for a source see there is none
+	e.changed = make(chan struct{})
+	pub := e.pub
+	e.pub = nil
+	e.b.open.Store(false)
+	t.gcLocked(e)
+	if pub == nil {
+		return nil
+	}
+	return []func(){pub.End}
+}
+
+// gcLocked forgets e once nothing refers to it.
+func (t *routeTable) gcLocked(e *pathEntry) {
+	if len(e.routes) == 0 && e.pub == nil && !e.lingered && e.b.tracks.Load() == 0 && t.byPath[string(e.path)] == e {
+		delete(t.byPath, string(e.path))
+	}
+}
+
+// trackEnded is called by b when one of its tracks ended.
+func (t *routeTable) trackEnded(e *pathEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gcLocked(e)
+}
+
+func (t *routeTable) setActiveLocked(e *pathEntry, rt *route) {
+	if e.active == rt {
+		return
+	}
+	e.active = rt
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// electLocked makes the best route of e active and returns the mux calls
+// that publish it: a new announcement when the path was not published or
+// when the hop list changed (so that loops stay detectable).
+func (t *routeTable) electLocked(e *pathEntry) []func() {
 	var best *route
-	for _, rt := range set.routes {
-		if best == nil || rt.hops < best.hops || rt.hops == best.hops && rt.seq > best.seq {
+	for _, rt := range e.routes {
+		if best == nil || better(e.path, rt, best) {
 			best = rt
 		}
 	}
-	if best == set.active {
-		return
+	t.setActiveLocked(e, best)
+	if e.pub != nil && slices.Equal(e.pub.Hops(), best.hops) {
+		return nil // the same announcement still says it
 	}
-	set.active = best
-	// Its own announcement in the mux, which ends with the route's, or
-	// when the mux replaces it with a better route's.
-	mux.Announce(best.ann.WithPath(best.ann.BroadcastPath()), best.b)
+	ann, _ := moqt.NewRelayedAnnouncement(t.relay.ctx, e.path, best.hops)
+	e.pub = ann
+	e.b.open.Store(true)
+	b := e.b
+	// Announcing replaces the older announcement of the path, if any.
+	return []func(){func() { t.relay.mux.Announce(ann, b) }}
 }
 
-// routes returns the number of routes to the broadcast at path.
-func (t *routeTable) routes(path moqt.BroadcastPath) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if set := t.byPath[string(path)]; set != nil {
-		return len(set.routes)
+// better reports whether route a beats route b to path.
+func better(path moqt.BroadcastPath, a, b *route) bool {
+	if len(a.hops) != len(b.hops) {
+		return len(a.hops) < len(b.hops)
 	}
-	return 0
+	if ha, hb := routeHash(path, a.hops), routeHash(path, b.hops); ha != hb {
+		return ha < hb
+	}
+	return a.seq > b.seq
+}
+
+// routeHash hashes a path and a hop list: the tie-break between routes of
+// the same length, the same on every relay.
+func routeHash(path moqt.BroadcastPath, hops []uint64) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	var b [8]byte
+	for _, x := range hops {
+		binary.BigEndian.PutUint64(b[:], x)
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// errNoRoute is why a track's upstream cannot resume: its broadcast ended.
+var errNoRoute = &moqt.SubscribeError{Code: moqt.NotFoundError}
+
+// source returns the route a new upstream subscription of e's broadcast
+// should use: the active route, if it is not skip (whose session died),
+// waiting while the broadcast lingers. It fails once the broadcast ended.
+func (t *routeTable) source(ctx context.Context, e *pathEntry, skip *route) (*route, error) {
+	for {
+		t.mu.Lock()
+		rt, changed, waiting := e.active, e.changed, e.lingered
+		if rt != nil && rt != skip {
+			t.mu.Unlock()
+			return rt, nil
+		}
+		// The dead route is still active until its announcement's end is
+		// processed; otherwise only a lingering broadcast can get one.
+		waiting = waiting || rt != nil
+		t.mu.Unlock()
+		if !waiting {
+			return nil, errNoRoute
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // PeerOptions configures the link Relay.Peer keeps to another relay.

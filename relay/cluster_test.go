@@ -591,3 +591,92 @@ func TestPeerRetriesWithBackoff(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestClusterFailover: a publisher on A; B and C each link to A; D links
+// to B and to C, so it has two routes of the same length and takes the
+// one the tie-break picks. A viewer on D reads the track; the relay of
+// D's route is stopped; the viewer's subscription carries on through the
+// other, with its groups in order and none twice, and one upstream
+// subscription on D.
+func TestClusterFailover(t *testing.T) {
+	forPeering(t, func(t *testing.T, transport string, v moqt.Version) {
+		a, b, c, d := startNode(t, ""), startNode(t, ""), startNode(t, ""), startNode(t, "")
+		b.peer(a, transport, v)
+		c.peer(a, transport, v)
+		wd := watch(t, dial(t, d.testRelay, "quic", v, "/", nil))
+
+		mux := moqt.NewTrackMux()
+		mux.Publish(context.Background(), "/live", &livePublisher{frames: 1, period: 10 * time.Millisecond})
+		dial(t, a.testRelay, "quic", v, "/", mux)
+		for _, n := range []*node{b, c} {
+			w := watch(t, dial(t, n.testRelay, "quic", v, "/", nil))
+			w.waitActive(t, "/live")
+		}
+		d.peer(b, transport, v)
+		d.peer(c, transport, v)
+		wd.waitActive(t, "/live")
+
+		sess := dial(t, d.testRelay, "quic", v, "/", nil)
+		tr, err := sess.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{Ordered: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		read := func(n int) {
+			for range n {
+				seq, _ := readLiveGroup(t, tr)
+				seqs = append(seqs, seq)
+			}
+		}
+		read(5)
+		var via, other *node
+		switch {
+		case b.Stats().Upstreams > 0 && c.Stats().Upstreams == 0:
+			via, other = b, c
+		case c.Stats().Upstreams > 0 && b.Stats().Upstreams == 0:
+			via, other = c, b
+		default:
+			t.Fatalf("upstream subscriptions: B %d, C %d; want one on exactly one of them", b.Stats().Upstreams, c.Stats().Upstreams)
+		}
+		killedAt := len(seqs)
+		via.stop()
+		read(20)
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] <= seqs[i-1] {
+				t.Fatalf("group %d after group %d: out of order or twice (%v)", seqs[i], seqs[i-1], seqs)
+			}
+		}
+		lost := 0
+		for i := 1; i < len(seqs); i++ {
+			lost += int(seqs[i] - seqs[i-1] - 1)
+		}
+		t.Logf("failover from %s: groups %v; lost %d groups (the gap at the switch: %d → %d)", map[*node]string{b: "B", c: "C"}[via], seqs, lost, seqs[killedAt-1], seqs[killedAt])
+		if other.Stats().Upstreams != 1 {
+			t.Errorf("the other relay has %d upstream subscriptions, want 1 (D's)", other.Stats().Upstreams)
+		}
+		if got := d.Stats().Upstreams; got != 1 {
+			t.Errorf("D has %d upstream subscriptions after the failover, want 1", got)
+		}
+		if st := tr.Stats(); st.Skipped != 0 {
+			t.Errorf("viewer stats %+v", st)
+		}
+	})
+}
+
+// readLiveGroup reads the next group of a livePublisher's track whole.
+func readLiveGroup(t *testing.T, tr *moqt.TrackReader) (seq uint64, frames int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	gr, err := tr.AcceptGroup(ctx)
+	if err != nil {
+		t.Fatalf("AcceptGroup: %v", err)
+	}
+	for {
+		_, err := gr.ReadFrame()
+		if err != nil {
+			return gr.GroupSequence(), frames
+		}
+		frames++
+	}
+}

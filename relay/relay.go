@@ -16,7 +16,11 @@
 // Relays link into a cluster with Peer: a relay dials another as a client,
 // keeps the link up, and relays both ways over it; announcements carry the
 // relays they passed through (OriginID), and none is taken back by a relay
-// it passed through.
+// it passed through. A track follows its upstream session: when the
+// session of the route it is fetched by dies, it resumes by the next route
+// and its subscribers carry on; a broadcast whose publisher's session died
+// stays announced for Options.BroadcastLinger, and a publisher that comes
+// back within it resumes it.
 //
 // Or, to accept sessions yourself (every session may do everything):
 //
@@ -31,6 +35,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -39,6 +44,7 @@ import (
 	"time"
 
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/quic"
 )
 
 // Options configures a Relay. The zero value is usable.
@@ -67,6 +73,13 @@ type Options struct {
 	// Auth decides what each session (and each HTTP request) may publish
 	// and subscribe to; nil allows everything. See JWTAuth.
 	Auth Authorizer
+	// BroadcastLinger is how long a broadcast stays announced after the
+	// session of its last publisher died (ended with an error, or lost)
+	// without ending it: its subscribers keep their subscriptions, and a
+	// publisher (or a route through another relay) that announces it
+	// meanwhile resumes it. A broadcast its publisher ends, or whose
+	// session closes cleanly, ends at once. Default 5s; negative: none.
+	BroadcastLinger time.Duration
 	// OriginID is the relay's hop ID in a cluster (see OriginID and
 	// Peer): non-zero, below 2^53 (higher bits are dropped). Zero means a
 	// random one chosen by New.
@@ -99,6 +112,13 @@ func (o *Options) cacheBytes() int64 {
 		return 256 << 20
 	}
 	return o.CacheBytes
+}
+
+func (o *Options) broadcastLinger() time.Duration {
+	if o.BroadcastLinger == 0 {
+		return 5 * time.Second
+	}
+	return max(o.BroadcastLinger, 0)
 }
 
 func (o *Options) linger() time.Duration {
@@ -145,6 +165,7 @@ func New(opts Options) *Relay {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.routes = routeTable{relay: r, serial: make(chan struct{}, 1), byPath: make(map[string]*pathEntry)}
 	return r
 }
 
@@ -296,25 +317,52 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 			return
 		}
 		a := ann.WithPath(path)
-		b := &broadcast{relay: r, path: a.BroadcastPath(), sess: sess, stats: st, remote: ann.BroadcastPath(), ctx: sess.Context()}
 		r.logger.Info("relay: broadcast announced", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr(), "hops", len(ann.Hops()))
-		rt := &route{ann: a, b: b, hops: len(ann.Hops())}
+		rt := &route{ann: a, sess: sess, remote: ann.BroadcastPath(), stats: st, hops: ann.Hops()}
 		r.wg.Add(1)
 		stop := context.AfterFunc(r.ctx, a.End) // Close ends every route
 		context.AfterFunc(a.Context(), func() {
 			defer r.wg.Done()
 			stop()
-			r.routes.remove(r.mux, rt)
-			r.logger.Info("relay: broadcast ended", "path", a.BroadcastPath().String())
-			b.close()
+			r.routes.remove(rt, r.routeDied(a, sess))
+			r.logger.Info("relay: broadcast route ended", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
 		})
-		r.routes.add(r.mux, rt)
+		r.routes.add(rt)
 	}
+}
+
+// routeDied reports whether the announcement a of sess ended because its
+// session died rather than on purpose, so that the broadcast lingers
+// (Options.BroadcastLinger): ended by its publisher, or with its announce
+// stream closed or reset while the session lives, it did not; ended by a
+// failure of the connection, it did unless the session closed cleanly (a
+// NoError close), which is waited for.
+func (r *Relay) routeDied(a *moqt.Announcement, sess *moqt.Session) bool {
+	err := a.Err()
+	if errors.Is(err, moqt.ErrAnnouncementEnded) || errors.Is(err, io.EOF) {
+		return false
+	}
+	var ae *moqt.AnnounceError
+	var qe *quic.StreamError
+	if (errors.As(err, &ae) || errors.As(err, &qe)) && sess.Context().Err() == nil {
+		return false
+	}
+	select {
+	case <-sess.Context().Done():
+	case <-r.ctx.Done():
+		return false
+	}
+	var se *moqt.SessionError
+	if errors.As(context.Cause(sess.Context()), &se) && se.Code == moqt.NoError {
+		return false
+	}
+	return true
 }
 
 // Close ends every relayed broadcast.
 func (r *Relay) Close() error {
 	r.cancel()
+	r.routes.stopLingering()
 	for _, a := range r.mux.Announcements("/") {
 		a.End()
 	}
@@ -322,18 +370,19 @@ func (r *Relay) Close() error {
 	return nil
 }
 
-// broadcast is a peer's broadcast published in the relay's mux.
+// broadcast is what the relay publishes at one path: the handler of its
+// tracks, whatever route they come by (see routeTable). Each track has one
+// upstream subscription, on the path's best route when it starts; when that
+// route's session dies it resumes on the next route (Options.BroadcastLinger).
 type broadcast struct {
 	relay  *Relay
 	path   moqt.BroadcastPath
-	sess   *moqt.Session
-	stats  *sessionStats      // the publishing session's
-	remote moqt.BroadcastPath // in the publishing session's namespace
-	ctx    context.Context    // the publishing session's: tracks cannot outlive it
+	entry  *pathEntry
+	open   atomic.Bool  // published: new tracks may start
+	tracks atomic.Int64 // tracks running
 
 	mu     sync.Mutex
-	tracks map[string]*track
-	closed bool
+	byName map[string]*track
 }
 
 // track returns the shared track name, starting its upstream subscription
@@ -342,29 +391,38 @@ type broadcast struct {
 func (b *broadcast) track(name string, first *moqt.TrackConfig) (*track, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return nil, false
-	}
-	if t := b.tracks[name]; t != nil && t.acquire() {
+	if t := b.byName[name]; t != nil && t.acquire() {
 		return t, true
 	}
-	t := newTrack(b, name, first)
-	if b.tracks == nil {
-		b.tracks = make(map[string]*track)
+	if !b.open.Load() {
+		return nil, false
 	}
-	b.tracks[name] = t
+	t := newTrack(b, name, first)
+	if b.byName == nil {
+		b.byName = make(map[string]*track)
+	}
+	b.byName[name] = t
 	t.acquire()
+	b.tracks.Add(1)
 	b.relay.wg.Add(1)
 	go func() {
 		defer b.relay.wg.Done()
 		t.run()
 		b.mu.Lock()
-		if b.tracks[name] == t {
-			delete(b.tracks, name)
+		if b.byName[name] == t {
+			delete(b.byName, name)
 		}
 		b.mu.Unlock()
+		b.tracks.Add(-1)
+		b.relay.routes.trackEnded(b.entry)
 	}()
 	return t, true
+}
+
+// source returns the route a track's upstream subscription should use
+// (see routeTable.source).
+func (b *broadcast) source(ctx context.Context, skip *route) (*route, error) {
+	return b.relay.routes.source(ctx, b.entry, skip)
 }
 
 // TrackInfo answers with the upstream track's info (one upstream
@@ -375,7 +433,7 @@ func (b *broadcast) TrackInfo(_ moqt.BroadcastPath, name moqt.TrackName) (moqt.T
 		return moqt.TrackInfo{}, &moqt.SubscribeError{Code: moqt.NotFoundError}
 	}
 	defer t.release()
-	if err := t.wait(b.ctx); err != nil {
+	if err := t.wait(t.ctx); err != nil {
 		return moqt.TrackInfo{}, err
 	}
 	return t.info, nil
@@ -402,25 +460,6 @@ func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
 	defer b.relay.subscribers.Add(-1)
 	b.relay.sessionStats(tw.Session()).serving(tw)
 	t.serve(tw)
-}
-
-// close ends the broadcast: no new subscription starts. The tracks being
-// relayed carry on until their upstream subscription ends by protocol
-// state (the publisher finishes or resets it, or its session ends); at
-// once when the relay closes.
-func (b *broadcast) close() {
-	b.mu.Lock()
-	b.closed = true
-	tracks := make([]*track, 0, len(b.tracks))
-	for _, t := range b.tracks {
-		tracks = append(tracks, t)
-	}
-	b.mu.Unlock()
-	if b.relay.ctx.Err() != nil {
-		for _, t := range tracks {
-			t.stop()
-		}
-	}
 }
 
 // sessionStats counts a session's traffic through the relay, for the line

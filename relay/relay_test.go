@@ -358,9 +358,11 @@ func TestLateJoinStartsAtLatestGroup(t *testing.T) {
 	})
 }
 
+// TestPublisherLossEndsBroadcast: without a linger, a broadcast ends with
+// its publisher's session, and so do its subscribers' tracks.
 func TestPublisherLossEndsBroadcast(t *testing.T) {
 	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
-		r := startRelay(t, relay.Options{})
+		r := startRelay(t, relay.Options{BroadcastLinger: -1})
 		pub := &livePublisher{frames: 5, period: 50 * time.Millisecond}
 		mux := moqt.NewTrackMux()
 		mux.Publish(context.Background(), "/live", pub)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/quic"
 )
 
 // track is one upstream subscription shared by every downstream subscriber
@@ -43,6 +44,11 @@ type track struct {
 	joined  bool          // a subscriber has joined
 
 	updating chan struct{} // held while an upstream update is merged and sent
+
+	// Owned by run.
+	highest uint64 // highest group sequence relayed (when any)
+	relayed bool   // a group was relayed
+	resumed int    // upstream subscriptions resumed on another route
 }
 
 // cached is a group in the cache, with the bytes it counts against the
@@ -56,7 +62,7 @@ type cached struct {
 func newTrack(b *broadcast, name string, first *moqt.TrackConfig) *track {
 	t := &track{b: b, name: name, first: first, ready: make(chan struct{}), ended: make(chan struct{}),
 		subs: make(map[*moqt.TrackWriter]struct{}), changed: make(chan struct{}), updating: make(chan struct{}, 1)}
-	t.ctx, t.cancel = context.WithCancel(b.ctx)
+	t.ctx, t.cancel = context.WithCancel(b.relay.ctx)
 	return t
 }
 
@@ -116,9 +122,11 @@ func (t *track) wait(ctx context.Context) error {
 func (t *track) stop() { t.cancel() }
 
 // run subscribes upstream and relays every group until the upstream track
-// ends or the track is stopped.
+// ends or the track is stopped. When the session of the route it
+// subscribed by dies, it subscribes again by the broadcast's next route
+// (waiting while the broadcast lingers): the subscribers carry on, and
+// lose only the groups that were in flight.
 func (t *track) run() {
-	r := t.b.relay
 	defer close(t.ended)
 	defer t.uncache()
 	// Until subscribers say what they want (a track info request starts
@@ -127,16 +135,80 @@ func (t *track) run() {
 	// order however quickly the publisher sends them before the update
 	// reaches it, and one that wants the newest first still gets them
 	// newest first from its own queue.
-	cfg := &moqt.TrackConfig{Ordered: true}
+	cfg := moqt.TrackConfig{Ordered: true}
 	if t.first != nil {
-		cfg = &moqt.TrackConfig{Priority: t.first.Priority, Ordered: t.first.Ordered, MaxLatency: t.first.MaxLatency}
+		cfg = moqt.TrackConfig{Priority: t.first.Priority, Ordered: t.first.Ordered, MaxLatency: t.first.MaxLatency}
 	}
-	up, err := t.b.sess.Subscribe(t.ctx, t.b.remote, moqt.TrackName(t.name), cfg)
-	if err != nil {
+	var dead *route // the route whose session died under the last upstream
+	for {
+		src, err := t.b.source(t.ctx, dead)
+		if err != nil {
+			t.finish(err)
+			return
+		}
+		if dead != nil {
+			t.mu.Lock()
+			cfg = t.merged
+			t.mu.Unlock()
+		}
+		err = t.relayFrom(src, &cfg)
+		if err == nil || t.ctx.Err() != nil || !sessionLost(t.ctx, src.sess, err) {
+			// The track's end, or the publisher's error: the subscribers
+			// get it. Or the relay stops the track.
+			t.finish(err)
+			return
+		}
+		t.resumed++
+		t.b.relay.logger.Info("relay: upstream session lost, resuming the track by another route", "broadcast", t.b.path.String(), "track", t.name, "remote", src.sess.RemoteAddr(), "error", err)
+		dead = src
+	}
+}
+
+// sessionLost reports whether err, which ended an upstream subscription on
+// sess, came from the end of sess rather than from the publisher (a reset
+// of the subscription with a code): a transport error of the connection
+// is, once sess ends too (it is waited for, within ctx).
+func sessionLost(ctx context.Context, sess *moqt.Session, err error) bool {
+	var se *moqt.SubscribeError
+	var qe *quic.StreamError
+	if sess.Context().Err() == nil && (errors.As(err, &se) || errors.As(err, &qe)) {
+		return false
+	}
+	select {
+	case <-sess.Context().Done():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// finish records why the upstream track ended (nil: it finished), and
+// that it did, for waiters that never saw it start.
+func (t *track) finish(err error) {
+	if errors.Is(err, io.EOF) {
+		err = nil
+	} else if err != nil && t.ctx.Err() != nil {
+		err = t.ctx.Err()
+	}
+	t.mu.Lock()
+	t.doneErr = err
+	t.mu.Unlock()
+	if !isClosed(t.ready) {
+		if err == nil {
+			err = errNoRoute
+		}
 		t.err = err
-		t.doneErr = err
 		close(t.ready)
-		return
+	}
+}
+
+// relayFrom subscribes by src with cfg and relays its groups until the
+// upstream track ends: nil when it finished, else the error.
+func (t *track) relayFrom(src *route, cfg *moqt.TrackConfig) error {
+	r := t.b.relay
+	up, err := src.sess.Subscribe(t.ctx, src.remote, moqt.TrackName(t.name), cfg)
+	if err != nil {
+		return err
 	}
 	r.upstreams.Add(1)
 	defer r.upstreams.Add(-1)
@@ -146,41 +218,60 @@ func (t *track) run() {
 	t.up = up
 	t.merged = *cfg
 	t.mu.Unlock()
-	t.info = up.Info()
-	close(t.ready)
+	if !isClosed(t.ready) {
+		t.info = up.Info()
+		close(t.ready)
+	}
 	t.updateUpstream()
 	stop := context.AfterFunc(t.ctx, func() { up.Close() })
 	defer stop()
+	defer up.Close()
 
+	// A resumed upstream may start at or below the groups relayed already:
+	// the same publisher through another route (the group that was in
+	// flight, or the one before: not relayed twice), or a publisher that
+	// restarted its numbering (renumbered to follow on, so that the
+	// subscribers, who saw higher sequences, carry on).
+	var offset uint64
+	first := true
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		gr, err := up.AcceptGroup(t.ctx)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			} else if t.ctx.Err() != nil {
-				err = t.ctx.Err()
-			}
-			wg.Wait()
-			t.mu.Lock()
-			t.doneErr = err
-			t.mu.Unlock()
 			st := up.Stats()
 			if st.Dropped > 0 || st.Late > 0 {
 				r.logger.Debug("relay: upstream track ended with groups dropped upstream", "broadcast", t.b.path.String(), "track", t.name, "dropped", st.Dropped, "late", st.Late)
 			}
-			up.Close()
-			return
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
 		}
-		buf := moqt.NewGroupBuffer(gr.GroupSequence())
+		seq := gr.GroupSequence()
+		if first && t.resumed > 0 && t.relayed && seq+1 < t.highest {
+			offset = t.highest + 1 - seq
+			r.logger.Info("relay: resumed track restarted its group numbers; renumbering them to follow on", "broadcast", t.b.path.String(), "track", t.name, "first", seq, "relayed", t.highest, "offset", offset)
+		}
+		first = false
+		seq += offset
+		if t.relayed && seq <= t.highest && t.resumed > 0 && offset == 0 {
+			// Relayed already, by the route that was lost.
+			gr.CancelRead(moqt.CancelledError)
+			continue
+		}
+		if !t.relayed || seq > t.highest {
+			t.highest, t.relayed = seq, true
+		}
+		buf := moqt.NewGroupBuffer(seq)
 		c := &cached{buf: buf}
 		subs := t.addGroup(c)
 		r.groups.Add(1)
-		t.b.stats.groupsIn.Add(1)
+		src.stats.groupsIn.Add(1)
 		for _, tw := range subs {
 			tw.SendGroup(buf)
 		}
-		wg.Go(func() { t.readGroup(c, gr) })
+		wg.Go(func() { t.readGroup(c, gr, src.stats) })
 	}
 }
 
@@ -232,7 +323,7 @@ func (t *track) uncache() {
 	t.cache, t.latest = nil, nil
 }
 
-func (t *track) readGroup(c *cached, gr *moqt.GroupReader) {
+func (t *track) readGroup(c *cached, gr *moqt.GroupReader, stats *sessionStats) {
 	stop := context.AfterFunc(t.ctx, func() { gr.CancelRead(moqt.CancelledError) })
 	defer stop()
 	r := t.b.relay
@@ -261,7 +352,7 @@ func (t *track) readGroup(c *cached, gr *moqt.GroupReader) {
 			c.buf.Abort(moqt.CancelledError)
 			return
 		}
-		t.b.stats.bytesIn.Add(int64(len(f.Payload))) // before subscribers can see the frame
+		stats.bytesIn.Add(int64(len(f.Payload))) // before subscribers can see the frame
 		c.buf.Append(f)
 		r.frames.Add(1)
 		r.bytes.Add(int64(len(f.Payload)))

@@ -72,9 +72,10 @@ type Config struct {
 		Public list   `toml:"public" flag:"auth-public" arg:"prefix" help:"path prefixes that connections without a token may publish and subscribe to (\"\" or \"/\": everything)"`
 	} `toml:"auth"`
 	Cluster struct {
-		Connect list   `toml:"connect" flag:"cluster-connect" arg:"url" help:"peer relays to dial and keep linked (https://, moqt://, http:// pinning the peer's certificate hash, ws://); each link carries announcements and subscriptions both ways"`
-		ID      int64  `toml:"id" flag:"cluster-id" default:"0" arg:"n" help:"this relay's origin (hop) ID in the cluster, 1 to 2^53-1, stable across restarts (0: random at each start)"`
-		Token   string `toml:"token" flag:"cluster-token" arg:"file" help:"file holding a JWT, appended as ?jwt= to the cluster.connect URLs that carry none"`
+		Connect list     `toml:"connect" flag:"cluster-connect" arg:"url" help:"peer relays to dial and keep linked (https://, moqt://, http:// pinning the peer's certificate hash, ws://); each link carries announcements and subscriptions both ways"`
+		ID      int64    `toml:"id" flag:"cluster-id" default:"0" arg:"n" help:"this relay's origin (hop) ID in the cluster, 1 to 2^53-1, stable across restarts (0: random at each start)"`
+		Token   string   `toml:"token" flag:"cluster-token" arg:"file" help:"file holding a JWT, appended as ?jwt= to the cluster.connect URLs that carry none"`
+		Linger  duration `toml:"linger" flag:"cluster-linger" default:"5s" arg:"duration" help:"how long a broadcast stays announced after its publisher's session died without ending it; subscribers keep their subscriptions and a publisher (or a route through another relay) announcing it meanwhile resumes it (0s: it ends with the session)"`
 	} `toml:"cluster"`
 	Limits struct {
 		MaxSessions        int      `toml:"max_sessions" flag:"max-sessions" default:"0" arg:"n" help:"sessions at once; more are refused [10000]"`

@@ -59,6 +59,7 @@ func TestDefaults(t *testing.T) {
 	want.Server.ShutdownTimeout = duration(10 * time.Second)
 	want.Server.TLS.Generate = list{"localhost", "127.0.0.1", "::1"}
 	want.Server.TLS.ACMEDirectory = certs.DefaultDirectoryURL
+	want.Cluster.Linger = duration(5 * time.Second)
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *cfg, want)
 	}

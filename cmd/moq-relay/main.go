@@ -152,6 +152,12 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		MaxGroupBytes: lim.MaxGroupBytes,
 		MaxLatency:    time.Duration(lim.MaxLatency),
 		OriginID:      uint64(cfg.Cluster.ID),
+		BroadcastLinger: func() time.Duration {
+			if cfg.Cluster.Linger <= 0 {
+				return -1 // none
+			}
+			return time.Duration(cfg.Cluster.Linger)
+		}(),
 	})
 	defer r.Close()
 	peers, err := peerURLs(&cfg, ld.from)

@@ -431,7 +431,7 @@ func TestStalledSubThroughRelay(t *testing.T) {
 			gate := make(chan struct{})
 			stalled := startGated(t, nil, gate, append([]string{"sub", "--max-latency", "200ms"}, flags...)...)
 			pr, pw := io.Pipe()
-			pub := start(t, pr, append([]string{"pub", "--group-size", fmt.Sprint(groupSize)}, flags...)...)
+			pub := start(t, pr, append([]string{"pub", "--first-group", "0", "--group-size", fmt.Sprint(groupSize)}, flags...)...)
 			line := func(i int) string { return fmt.Sprintf("%05d %s", i, strings.Repeat("x", 1018)) }
 			io.WriteString(pw, line(0)+"\n")
 			for _, s := range healthy {

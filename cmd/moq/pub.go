@@ -22,6 +22,7 @@ func runPub(ctx context.Context, args []string) error {
 	track := fs.String("track", "", "track `name` whose frames are stdin's lines")
 	groupSize := fs.Int("group-size", 1, "lines per group: a new group starts every `N` lines")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to wait, after stdin ends, for subscribers to receive everything")
+	firstGroup := fs.Int64("first-group", -1, "sequence `number` of the first group (-1: the milliseconds since the Unix epoch, so that a publisher started again continues above its last run and a relay's subscribers carry on)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,6 +37,10 @@ func runPub(ctx context.Context, args []string) error {
 		return err
 	}
 	h := newHub()
+	h.next = uint64(time.Now().UnixMilli())
+	if *firstGroup >= 0 {
+		h.next = uint64(*firstGroup)
+	}
 	pubCtx, unpublish := context.WithCancel(ctx)
 	defer unpublish()
 	mux := h.publish(pubCtx, moqt.BroadcastPath(*broadcast), moqt.TrackName(*track))
