@@ -455,6 +455,7 @@ func (d *Demuxer) buildCatalog() *hang.Catalog {
 				Container:          hang.Container{Kind: hang.ContainerLegacy},
 				CodedWidth:         uint32(sps.Width),
 				CodedHeight:        uint32(sps.Height),
+				Framerate:          sps.Framerate,
 				OptimizeForLatency: true,
 			}}, Display: &hang.Display{Width: uint32(sps.Width), Height: uint32(sps.Height)}}
 		} else {

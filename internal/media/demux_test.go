@@ -81,7 +81,7 @@ func TestDemuxAV(t *testing.T) {
 	if len(got.catalogs) != 1 {
 		t.Fatalf("%d catalogs, want 1", len(got.catalogs))
 	}
-	want := `{"video":{"renditions":{"video":{"codec":"avc1.42c00b","container":{"kind":"legacy"},"codedWidth":160,"codedHeight":90,"optimizeForLatency":true}},"display":{"width":160,"height":90}},"audio":{"renditions":{"audio":{"codec":"mp4a.40.2","container":{"kind":"legacy"},"description":"1190","sampleRate":48000,"numberOfChannels":2}}}}`
+	want := `{"video":{"renditions":{"video":{"codec":"avc1.42c00b","container":{"kind":"legacy"},"codedWidth":160,"codedHeight":90,"framerate":30,"optimizeForLatency":true}},"display":{"width":160,"height":90}},"audio":{"renditions":{"audio":{"codec":"mp4a.40.2","container":{"kind":"legacy"},"description":"1190","sampleRate":48000,"numberOfChannels":2}}}}`
 	if j := string(mustJSON(got.catalogs[0])); j != want {
 		t.Fatalf("catalog\n%s\nwant\n%s", j, want)
 	}
@@ -144,7 +144,7 @@ func TestDemuxOneStream(t *testing.T) {
 	if high.err != nil || len(high.catalogs) != 1 || high.catalogs[0].Audio != nil || len(high.frames[VideoTrack]) != 10 {
 		t.Fatalf("high.ts: %v, %d catalogs, %d frames", high.err, len(high.catalogs), len(high.frames[VideoTrack]))
 	}
-	if v := high.catalogs[0].Video.Renditions[VideoTrack]; v.Codec != "avc1.64000b" || v.CodedWidth != 160 || v.CodedHeight != 90 {
+	if v := high.catalogs[0].Video.Renditions[VideoTrack]; v.Codec != "avc1.64000b" || v.CodedWidth != 160 || v.CodedHeight != 90 || v.Framerate != 25 {
 		t.Fatalf("high.ts: %+v", v)
 	}
 	checkIncreasing(t, high.frames[VideoTrack], 40000)

@@ -4,7 +4,7 @@
 // Demuxer reads MPEG-TS with github.com/asticode/go-astits and produces a
 // hang catalog and frames: H.264 access units as Annex B with SPS and PPS
 // in front of every IDR (codec avc1.PPCCLL from the SPS, size from its
-// Exp-Golomb fields), AAC frames with their ADTS headers stripped (codec
+// Exp-Golomb fields, frame rate from its VUI), AAC frames with their ADTS headers stripped (codec
 // mp4a.40.2, the AudioSpecificConfig as description), timestamps in
 // microseconds on one clock. Muxer goes the other way.
 //

@@ -69,6 +69,9 @@ type SPS struct {
 	Level       uint8 // level_idc
 	Width       int   // picture size after cropping, in pixels
 	Height      int
+	// Framerate is in frames per second, from the VUI timing information
+	// (0 when the SPS has none).
+	Framerate float64
 }
 
 // Codec returns the RFC 6381 / WebCodecs codec string, avc1.PPCCLL.
@@ -191,7 +194,47 @@ func ParseSPS(nal []byte) (SPS, error) {
 		return SPS{}, errors.New("h264: SPS cropping leaves no picture")
 	}
 	s.Width, s.Height = w, h
+	if r.bit() == 1 { // vui_parameters_present_flag
+		s.Framerate = vuiFramerate(r)
+	}
 	return s, nil
+}
+
+// vuiFramerate reads the start of vui_parameters() (H.264 §E.1.1) up to
+// the timing information and returns the frame rate it gives, or 0. The
+// VUI is optional for this parser: a malformed one gives 0, not an error.
+func vuiFramerate(r *bitReader) float64 {
+	if r.bit() == 1 { // aspect_ratio_info_present_flag
+		if r.bits(8) == 255 { // aspect_ratio_idc: Extended_SAR
+			r.bits(16) // sar_width
+			r.bits(16) // sar_height
+		}
+	}
+	if r.bit() == 1 { // overscan_info_present_flag
+		r.bit() // overscan_appropriate_flag
+	}
+	if r.bit() == 1 { // video_signal_type_present_flag
+		r.bits(3)         // video_format
+		r.bit()           // video_full_range_flag
+		if r.bit() == 1 { // colour_description_present_flag
+			r.bits(24) // colour_primaries, transfer_characteristics, matrix_coefficients
+		}
+	}
+	if r.bit() == 1 { // chroma_loc_info_present_flag
+		r.ue()
+		r.ue()
+	}
+	if r.bit() != 1 || r.err != nil { // timing_info_present_flag
+		return 0
+	}
+	units, scale := r.bits(32), r.bits(32)
+	if r.err != nil || units == 0 || scale == 0 {
+		return 0
+	}
+	// Two ticks per frame (one per field), H.264 equation E-46 and x264's
+	// convention; a whole number of hundredths is enough for a catalog.
+	fps := float64(scale) / float64(2*units)
+	return float64(int64(fps*100+0.5)) / 100
 }
 
 // skipScalingList reads past a scaling_list() of size coefficients

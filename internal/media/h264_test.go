@@ -22,12 +22,13 @@ var spsVectors = []struct {
 	hex           string
 	codec         string
 	width, height int
+	fps           float64 // from the VUI
 }{
-	{"1920x1080 baseline, cropped 1088 to 1080", "6742c028da01e0089f970110000003001000000303c0f1832a", "avc1.42c028", 1920, 1080},
-	{"1280x720 baseline", "6742c01fda014016ec0440000003004000000f03c60ca8", "avc1.42c01f", 1280, 720},
-	{"640x360 high 4:4:4", "67f4001e919680a02ff89c0440000003004000000f03c58ba8", "avc1.f4001e", 640, 360},
-	{"160x90 baseline", "6742c00bda0a37e4c044000003000400000300f03c50aa80", "avc1.42c00b", 160, 90},
-	{"160x90 high", "6764000bacd9428df93011000003000100000300320f142996", "avc1.64000b", 160, 90},
+	{"1920x1080 baseline, cropped 1088 to 1080", "6742c028da01e0089f970110000003001000000303c0f1832a", "avc1.42c028", 1920, 1080, 30},
+	{"1280x720 baseline", "6742c01fda014016ec0440000003004000000f03c60ca8", "avc1.42c01f", 1280, 720, 30},
+	{"640x360 high 4:4:4", "67f4001e919680a02ff89c0440000003004000000f03c58ba8", "avc1.f4001e", 640, 360, 30},
+	{"160x90 baseline", "6742c00bda0a37e4c044000003000400000300f03c50aa80", "avc1.42c00b", 160, 90, 30},
+	{"160x90 high", "6764000bacd9428df93011000003000100000300320f142996", "avc1.64000b", 160, 90, 25},
 }
 
 func TestParseSPS(t *testing.T) {
@@ -37,8 +38,8 @@ func TestParseSPS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Codec() != v.codec || s.Width != v.width || s.Height != v.height {
-				t.Fatalf("got %s %dx%d, want %s %dx%d", s.Codec(), s.Width, s.Height, v.codec, v.width, v.height)
+			if s.Codec() != v.codec || s.Width != v.width || s.Height != v.height || s.Framerate != v.fps {
+				t.Fatalf("got %s %dx%d %v fps, want %s %dx%d %v fps", s.Codec(), s.Width, s.Height, s.Framerate, v.codec, v.width, v.height, v.fps)
 			}
 		})
 	}
