@@ -225,7 +225,10 @@ async function main() {
 	} finally {
 		// Leave the pages first, so that they end their sessions (a
 		// browser that is only closed leaves the relay a session that
-		// never ends, until the relay's shutdown gives up on it).
+		// never ends, until the relay's shutdown gives up on it): the
+		// watcher first, which would otherwise see the broadcast end
+		// under it (@moq/watch logs the reset subscription as an error).
+		if (watch) await watch.goto("about:blank").catch(() => {});
 		for (const ctx of browser.contexts()) {
 			for (const page of ctx.pages()) await page.goto("about:blank").catch(() => {});
 		}
