@@ -1,7 +1,8 @@
 // Package e2e is gomoq's browser interop suite: the real @moq/net client
 // (pinned in package-lock.json) in headless Chromium, driven by run.mjs,
 // against the moq-relay binary over real WebTransport, for each of
-// moq-lite-03, -04 and -05, alongside Go clients (package moqt).
+// moq-lite-03, -04 and -05 and IETF MoQ Transport drafts 17 to 20
+// (moqt-17 … moqt-20), alongside Go clients (package moqt).
 //
 //	go test -count=1 -v ./e2e/
 //
@@ -24,9 +25,17 @@ import (
 
 var versions = []moqt.Version{moqt.LiteDraft03, moqt.LiteDraft04, moqt.LiteDraft05}
 
+// ietfVersions are the IETF MoQ Transport drafts @moq/net speaks.
+var ietfVersions = []moqt.Version{moqt.IETFDraft17, moqt.IETFDraft18, moqt.IETFDraft19, moqt.IETFDraft20}
+
 // TestBrowserInterop runs every scenario once per version against one relay;
 // each scenario uses its own broadcast paths (scenario and version in them).
 func TestBrowserInterop(t *testing.T) { runScenarios(t, "") }
+
+// TestBrowserIETF runs the same scenarios with the browser (and the Go
+// clients) pinned to each IETF MoQ Transport draft, moqt-17 … moqt-20, over
+// WebTransport.
+func TestBrowserIETF(t *testing.T) { runScenariosFor(t, "", ietfVersions) }
 
 // TestBrowserWebSocket runs the same scenarios with the browser on QMux over
 // WebSocket (what Safari, iOS and UDP-blocked users get), offering only the
@@ -34,7 +43,35 @@ func TestBrowserInterop(t *testing.T) { runScenarios(t, "") }
 // WebTransport, so every scenario also mixes transports.
 func TestBrowserWebSocket(t *testing.T) { runScenarios(t, "websocket") }
 
-func runScenarios(t *testing.T, transport string) {
+// TestBrowserIETFCrossFamily bridges the families through the relay: the
+// browser on each IETF draft, the Go clients on moq-lite-05, both ways
+// (browser publishes, Go publishes, and a late join mid-stream).
+func TestBrowserIETFCrossFamily(t *testing.T) {
+	requireBrowser(t)
+	relay := startRelay(t)
+	for _, s := range []struct {
+		name string
+		fn   func(t *testing.T, sc *scenario)
+	}{
+		{"browser-publishes", testBrowserPublishes},
+		{"go-publishes", testGoPublishes},
+		{"mid-stream", testMidStream},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			for _, v := range ietfVersions {
+				t.Run(v.String()+"-with-"+moqt.LiteDraft05.String(), func(t *testing.T) {
+					sc := newScenario(t, relay, v)
+					sc.goVersion = moqt.LiteDraft05
+					s.fn(t, sc)
+				})
+			}
+		})
+	}
+}
+
+func runScenarios(t *testing.T, transport string) { runScenariosFor(t, transport, versions) }
+
+func runScenariosFor(t *testing.T, transport string, versions []moqt.Version) {
 	requireBrowser(t)
 	relay := startRelay(t)
 	scenarios := []struct {
@@ -61,6 +98,13 @@ func runScenarios(t *testing.T, transport string) {
 }
 
 func (sc *scenario) url() string { return sc.relay.httpURL("/") }
+
+// timestamped reports whether frame timestamps travel on the wire:
+// moq-lite-05, and IETF (a Timestamp object property in the track's
+// TIMESCALE, both ways with @moq/net).
+func (sc *scenario) timestamped() bool {
+	return sc.version >= moqt.LiteDraft05 || sc.version.IsIETF()
+}
 
 // publishOpts are page.js publish options.
 func (sc *scenario) publishOpts(broadcast string, tracks []trackSpec, extra map[string]any) map[string]any {
@@ -226,11 +270,11 @@ func testBrowserPublishes(t *testing.T, sc *scenario) {
 	run.result(t, "pub", &pub)
 	checkPublished(t, "browser publisher", &pub, sc.version, video, audio)
 
-	ts := sc.version >= moqt.LiteDraft05
+	ts := sc.timestamped()
 	checkFrames(t, "Go subscriber", v.frames, video, seqs(0, video.Groups), ts)
 	checkFrames(t, "Go subscriber", a.frames, audio, seqs(0, audio.Groups), ts)
-	checkInfo(t, "Go subscriber", v, sc.version)
-	checkInfo(t, "Go subscriber", a, sc.version)
+	checkInfo(t, "Go subscriber", v, sc.goV())
+	checkInfo(t, "Go subscriber", a, sc.goV())
 }
 
 // 2. A Go publisher's broadcast is discovered (announced) and consumed by the
@@ -266,7 +310,7 @@ func testGoPublishes(t *testing.T, sc *scenario) {
 	run.result(t, "sub", &sub)
 	checkConsume(t, "browser subscriber", &sub, sc.version, "video", "audio")
 	checkAnnouncements(t, "browser subscriber", sub.Announcements, bpath, true)
-	onWire := sc.version >= moqt.LiteDraft05
+	onWire := sc.timestamped()
 	frames := browserFrames(t, "browser subscriber", sub.Frames, onWire)
 	checkFrames(t, "browser subscriber", frames, video, seqs(0, video.Groups), onWire)
 	checkFrames(t, "browser subscriber", frames, audio, seqs(0, audio.Groups), onWire)
@@ -298,7 +342,7 @@ func testBrowserToBrowser(t *testing.T, sc *scenario) {
 	run.result(t, "sub", &sub)
 	checkConsume(t, "browser B (subscriber)", &sub, sc.version, "video", "audio")
 	checkAnnouncements(t, "browser B (subscriber)", sub.Announcements, bpath, true)
-	onWire := sc.version >= moqt.LiteDraft05
+	onWire := sc.timestamped()
 	frames := browserFrames(t, "browser B (subscriber)", sub.Frames, onWire)
 	checkFrames(t, "browser B (subscriber)", frames, video, seqs(0, video.Groups), onWire)
 	checkFrames(t, "browser B (subscriber)", frames, audio, seqs(0, audio.Groups), onWire)
@@ -353,7 +397,7 @@ func testBroadcastEnds(t *testing.T, sc *scenario) {
 		t.Errorf("Go publisher: %s", e)
 	}
 
-	ts := sc.version >= moqt.LiteDraft05
+	ts := sc.timestamped()
 	checkFrames(t, "Go subscriber", s.frames, spec, seqs(0, spec.Groups), ts)
 	var jsPub publishResult
 	run.result(t, "pub", &jsPub)
@@ -415,7 +459,7 @@ func testMidStream(t *testing.T, sc *scenario) {
 	goSpec := trackSpec{Name: "video", Groups: 5, FramesPerGroup: 4, FrameInterval: 40}
 	jsSpec := trackSpec{Name: "video", Groups: 5, FramesPerGroup: 5, FrameInterval: 120}
 	const midGroup = 2
-	ts := sc.version >= moqt.LiteDraft05
+	ts := sc.timestamped()
 
 	// The Go publisher, and an early Go subscriber to it.
 	release := make(chan struct{})

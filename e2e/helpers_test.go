@@ -288,7 +288,8 @@ type scenario struct {
 	t         *testing.T
 	relay     *relayProc
 	version   moqt.Version
-	transport string // the browser's: "" (WebTransport), "websocket" or "safari"
+	goVersion moqt.Version // the Go clients' version, when it differs from the browser's
+	transport string       // the browser's: "" (WebTransport), "websocket" or "safari"
 	mark      int
 
 	mu   sync.Mutex
@@ -314,6 +315,14 @@ func newScenario(t *testing.T, relay *relayProc, version moqt.Version) *scenario
 
 func (sc *scenario) ws() string { return sc.version.String() }
 
+// goV is the version the Go clients speak: goVersion, else the browser's.
+func (sc *scenario) goV() moqt.Version {
+	if sc.goVersion != 0 {
+		return sc.goVersion
+	}
+	return sc.version
+}
+
 // ---------------------------------------------------------------------------
 // Go clients
 // ---------------------------------------------------------------------------
@@ -332,7 +341,7 @@ func (sc *scenario) dialURL(ctx context.Context, url string, tc *tls.Config, mux
 	t.Helper()
 	c := &moqt.Client{
 		TLSConfig: tc,
-		Config:    &moqt.Config{Versions: []moqt.Version{sc.version}},
+		Config:    &moqt.Config{Versions: []moqt.Version{sc.goV()}},
 	}
 	if mux == nil {
 		mux = moqt.NewTrackMux()
@@ -341,8 +350,8 @@ func (sc *scenario) dialURL(ctx context.Context, url string, tc *tls.Config, mux
 	if err != nil {
 		t.Fatalf("Go client: dial %s: %v", url, err)
 	}
-	if sess.Version() != sc.version {
-		t.Fatalf("Go client: negotiated %v, want %v", sess.Version(), sc.version)
+	if sess.Version() != sc.goV() {
+		t.Fatalf("Go client: negotiated %v, want %v", sess.Version(), sc.goV())
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, sess
@@ -915,7 +924,12 @@ func checkConnect(t *testing.T, who string, c *connectInfo, version moqt.Version
 		t.Errorf("%s: connected over %v, want %s", who, deref(c.Transport), wantTransport)
 	}
 	want := version.String()
-	if c.Protocol == nil || *c.Protocol != want || c.ConnectionVersion == nil || *c.ConnectionVersion != want {
+	wantConn := want
+	if version.IsIETF() {
+		// @moq/net names IETF versions "moq-transport-NN" (ietf/version.js).
+		wantConn = "moq-transport-" + strings.TrimPrefix(want, "moqt-")
+	}
+	if c.Protocol == nil || *c.Protocol != want || c.ConnectionVersion == nil || *c.ConnectionVersion != wantConn {
 		t.Errorf("%s: negotiated protocol %v / connection version %v, want %s (offered %v)", who, deref(c.Protocol), deref(c.ConnectionVersion), want, c.Offered)
 	}
 }

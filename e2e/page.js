@@ -17,7 +17,11 @@ import QmuxSession from "@moq/qmux";
 
 const { Connection, Broadcast, Path, Time, RemoteError } = Moq;
 
-const VERSIONS = ["moq-lite-03", "moq-lite-04", "moq-lite-05"];
+const VERSIONS = ["moq-lite-03", "moq-lite-04", "moq-lite-05", "moqt-17", "moqt-18", "moqt-19", "moqt-20"];
+
+// What @moq/net's conn.version reads for a negotiated protocol: the protocol
+// itself on moq-lite, "moq-transport-NN" for IETF "moqt-NN" (ietf/version.js).
+const connectionVersionOf = (protocol) => (protocol?.startsWith("moqt-") ? `moq-transport-${protocol.slice(5)}` : protocol);
 
 // Safari 17 on macOS: @moq/net never uses WebTransport for it.
 const SAFARI_UA =
@@ -277,7 +281,7 @@ async function open(opts) {
 	// What @moq/net decided from it (lite/connection.js `version`).
 	info.connectionVersion = conn.version ?? null;
 	info.transport = conn.transport ?? null;
-	info.versionMatches = version ? info.protocol === version && info.connectionVersion === version : null;
+	info.versionMatches = version ? info.protocol === version && info.connectionVersion === connectionVersionOf(version) : null;
 	info.closed = null;
 	conn.closed.then(
 		() => {

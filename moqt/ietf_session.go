@@ -635,6 +635,22 @@ const (
 	propTimestamp uint64 = 0x10 // Timestamp object property, in the track's timescale
 )
 
+// peerReadsPublishDone reports whether the track end may carry
+// PUBLISH_DONE before the FIN. @moq/net ("moq-lite-js" in its SETUP's
+// IMPLEMENTATION option) never reads its subscription streams after
+// SUBSCRIBE_OK, and a browser's receive stream reports its FIN only once
+// the bytes before it were read: with PUBLISH_DONE unread it would never
+// see the end of the track. It gets the FIN alone.
+func (s *Session) peerReadsPublishDone() bool {
+	s.mu.Lock()
+	opts := s.ietf.peerOpts
+	s.mu.Unlock()
+	if p, ok := opts.Get(ietf.OptionImplementation); ok && string(p.Bytes) == "moq-lite-js" {
+		return false
+	}
+	return true
+}
+
 // readResponsesIETF follows the publisher's side of a subscription stream:
 // PUBLISH_DONE, then the FIN.
 func (r *TrackReader) readResponsesIETF(rd *ietf.Reader) {

@@ -727,7 +727,7 @@ func (w *TrackWriter) run() {
 				m := wire.SubscribeEnd{Group: end}
 				buf = m.Append(buf, v)
 			}
-			if iv := w.sess.ietf.v; iv != 0 {
+			if iv := w.sess.ietf.v; iv != 0 && w.sess.peerReadsPublishDone() {
 				w.mu.Lock()
 				n := w.streams
 				w.mu.Unlock()
