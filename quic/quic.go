@@ -153,6 +153,17 @@ func (l listener) Accept(ctx context.Context) (Connection, error) {
 func (l listener) Addr() net.Addr { return l.ln.Addr() }
 func (l listener) Close() error   { return l.ln.Close() }
 
+// ConnectionStats are a QUIC connection's path statistics (round-trip
+// times, bytes and packets), as quic-go reports them.
+type ConnectionStats = quicgo.ConnectionStats
+
+// StatsReporter is implemented by the Connections that run on a QUIC
+// connection of their own (native QUIC, WebTransport): ConnectionStats
+// reports that connection's statistics.
+type StatsReporter interface {
+	ConnectionStats() ConnectionStats
+}
+
 // Wrap returns the Connection of a quic-go connection.
 func Wrap(c *quicgo.Conn) Connection { return conn{c} }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -341,12 +343,150 @@ func (r *Relay) Peer(rawURL string, opts *PeerOptions) {
 		cfg.OriginID = r.origin
 	}
 	c := &moqt.Client{TLSConfig: opts.TLSConfig, QUICConfig: opts.QUICConfig, Config: cfg, Logger: r.opts.Logger}
+	l := &peerLink{url: redactURL(rawURL), state: PeerDialing}
+	r.peersMu.Lock()
+	r.peers = append(r.peers, l)
+	r.peersMu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer c.Close()
-		r.keepPeer(c, rawURL)
+		r.keepPeer(c, rawURL, l)
 	}()
+}
+
+// The states of a peer link (PeerStatus.State).
+const (
+	PeerDialing   = "dialing"   // a dial is under way
+	PeerConnected = "connected" // the session is up
+	PeerBackoff   = "backoff"   // waiting to dial again after a failure
+)
+
+// peerLink is the state of one link Peer keeps, for Cluster and the
+// metrics. Its fields are written by the link's goroutine.
+type peerLink struct {
+	url string // redacted
+
+	mu        sync.Mutex
+	state     string
+	sess      *moqt.Session // while connected
+	since     time.Time     // of the state
+	failures  int64         // dials failed and sessions ended, in all
+	attempts  int           // consecutive failed dials
+	lastError string
+	retryAt   time.Time // in backoff
+}
+
+func (l *peerLink) set(f func(l *peerLink)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(l)
+}
+
+// PeerStatus describes a link Peer keeps to another relay.
+type PeerStatus struct {
+	URL       string    `json:"url"`   // with its jwt redacted
+	State     string    `json:"state"` // PeerDialing, PeerConnected or PeerBackoff
+	Since     time.Time `json:"since"` // when it entered State
+	Version   string    `json:"version,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	RTTMillis float64   `json:"rtt_ms,omitempty"` // smoothed, when the transport measures it
+	// Failures counts the failed dials and ended sessions of the link;
+	// Attempts the failed dials since the last session; LastError is the
+	// latest failure (redacted). RetryAt is when a link in backoff dials
+	// again.
+	Failures  int64     `json:"failures"`
+	Attempts  int       `json:"attempts,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	// Traffic of the current session: groups and payload bytes received
+	// from the peer's broadcasts and sent to its subscriptions, and the
+	// upstream subscriptions this relay holds over the link.
+	GroupsIn  int64  `json:"groups_in"`
+	BytesIn   int64  `json:"bytes_in"`
+	GroupsOut uint64 `json:"groups_out"`
+	BytesOut  uint64 `json:"bytes_out"`
+	Upstreams int64  `json:"upstream_subscriptions"`
+}
+
+// RouteStatus describes how the relay reaches one broadcast.
+type RouteStatus struct {
+	Path string `json:"path"`
+	// Hops of the route new subscriptions take (the best one), oldest
+	// first; Via is the remote address of the session it comes by.
+	Hops      []uint64 `json:"hops"`
+	Via       string   `json:"via,omitempty"`
+	Routes    int      `json:"routes"`              // routes known to the path
+	Lingering bool     `json:"lingering,omitempty"` // its last publisher's session died; waiting for one
+	Tracks    int64    `json:"tracks"`              // tracks relayed
+}
+
+// ClusterStatus is what Cluster reports.
+type ClusterStatus struct {
+	OriginID uint64        `json:"origin_id"`
+	Peers    []PeerStatus  `json:"peers"`
+	Routes   []RouteStatus `json:"routes"`
+}
+
+// Cluster reports the relay's links to its peers and the routes of its
+// broadcasts, sorted by URL and path.
+func (r *Relay) Cluster() ClusterStatus {
+	st := ClusterStatus{OriginID: r.origin, Peers: []PeerStatus{}, Routes: []RouteStatus{}}
+	r.peersMu.Lock()
+	links := slices.Clone(r.peers)
+	r.peersMu.Unlock()
+	for _, l := range links {
+		l.mu.Lock()
+		ps := PeerStatus{URL: l.url, State: l.state, Since: l.since, Failures: l.failures, Attempts: l.attempts, LastError: l.lastError}
+		if l.state == PeerBackoff {
+			ps.RetryAt = l.retryAt
+		}
+		sess := l.sess
+		l.mu.Unlock()
+		if sess != nil {
+			ps.Version = sess.Version().String()
+			ps.Remote = sess.RemoteAddr()
+			if rtt, ok := sess.RTT(); ok {
+				ps.RTTMillis = float64(rtt.Microseconds()) / 1000
+			}
+			ss := r.sessionStats(sess)
+			ps.GroupsIn, ps.BytesIn = ss.groupsIn.Load(), ss.bytesIn.Load()
+			ps.GroupsOut, ps.BytesOut, _ = ss.out()
+			ps.Upstreams = ss.upstreams.Load()
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return strings.Compare(a.URL, b.URL) })
+	r.routes.mu.Lock()
+	for _, e := range r.routes.byPath {
+		rs := RouteStatus{Path: e.path.String(), Hops: []uint64{}, Routes: len(e.routes), Lingering: e.lingered, Tracks: e.b.tracks.Load()}
+		if e.active != nil {
+			rs.Hops = slices.Clone(e.active.hops)
+			rs.Via = e.active.sess.RemoteAddr()
+		}
+		st.Routes = append(st.Routes, rs)
+	}
+	r.routes.mu.Unlock()
+	slices.SortFunc(st.Routes, func(a, b RouteStatus) int { return strings.Compare(a.Path, b.Path) })
+	return st
+}
+
+// ClusterHandler serves Cluster as JSON (GET only). It shows the relay's
+// topology and peer URLs (tokens redacted): serve it on an internal
+// listener only.
+func (r *Relay) ClusterHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(r.Cluster())
+	})
 }
 
 const (
@@ -355,10 +495,11 @@ const (
 )
 
 // keepPeer dials the peer and serves its sessions until the relay closes.
-func (r *Relay) keepPeer(c *moqt.Client, rawURL string) {
+func (r *Relay) keepPeer(c *moqt.Client, rawURL string, l *peerLink) {
 	shown := redactURL(rawURL)
 	backoff := peerMinBackoff
 	for attempt := 1; ; attempt++ {
+		l.set(func(l *peerLink) { l.state, l.since = PeerDialing, time.Now() })
 		sess, err := c.Dial(r.ctx, rawURL, r.mux)
 		if r.ctx.Err() != nil {
 			if sess != nil {
@@ -367,9 +508,12 @@ func (r *Relay) keepPeer(c *moqt.Client, rawURL string) {
 			return
 		}
 		if err != nil {
-			r.logger.Warn("relay: peer dial failed", "peer", shown, "attempt", attempt, "retry_in", backoff, "error", redactError(err, rawURL))
+			err = redactError(err, rawURL)
+			l.set(func(l *peerLink) { l.failures++; l.attempts = attempt; l.lastError = err.Error() })
+			r.logger.Warn("relay: peer dial failed", "peer", shown, "attempt", attempt, "retry_in", backoff, "error", err)
 		} else {
 			r.logger.Info("relay: peer connected", "peer", shown, "version", sess.Version().String())
+			l.set(func(l *peerLink) { l.state, l.since, l.sess, l.attempts = PeerConnected, time.Now(), sess, 0 })
 			r.metrics.setTransport(sess, transportOfURL(rawURL))
 			stop := context.AfterFunc(r.ctx, func() { sess.Terminate(moqt.NoError, "relay closing") })
 			start := time.Now()
@@ -386,13 +530,15 @@ func (r *Relay) keepPeer(c *moqt.Client, rawURL string) {
 			}
 			reason := "closed"
 			if err := context.Cause(sess.Context()); err != nil {
-				reason = err.Error()
+				reason = redactError(err, rawURL).Error()
 			}
+			l.set(func(l *peerLink) { l.sess = nil; l.failures++; l.lastError = reason })
 			r.logger.Warn("relay: peer session ended, dialing again", "peer", shown, "retry_in", backoff, "reason", reason)
 		}
 		// Jitter: between half and all of the backoff, so that relays
 		// that lost a peer together do not dial it in step.
 		wait := backoff/2 + rand.N(backoff/2+1)
+		l.set(func(l *peerLink) { l.state, l.since, l.retryAt = PeerBackoff, time.Now(), time.Now().Add(wait) })
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

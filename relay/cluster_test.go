@@ -3,11 +3,13 @@ package relay_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -589,7 +591,88 @@ func TestPeerRetriesWithBackoff(t *testing.T) {
 			t.Errorf("backoffs %v do not double", backoffs)
 		}
 	}
+	// The link's state says the same, with the token hidden.
+	st := r.Cluster()
+	if len(st.Peers) != 1 {
+		t.Fatalf("Cluster().Peers = %+v, want the one link", st.Peers)
+	}
+	p := st.Peers[0]
+	if p.Failures < 4 || p.Attempts < 4 || p.LastError == "" || p.State == relay.PeerConnected {
+		t.Errorf("link status %+v: want ≥ 4 failures and attempts, an error, not connected", p)
+	}
+	if strings.Contains(p.URL+p.LastError, "secret-token") || !strings.Contains(p.URL, addr) {
+		t.Errorf("link status shows the token or not the peer: %+v", p)
+	}
 	r.Close()
+}
+
+// TestClusterStatus: B links to A; a publisher on A is watched on B. B's
+// Cluster status (and /cluster, and its metrics) shows the link connected,
+// with the version, an RTT on QUIC, the groups received over it and the
+// one upstream subscription it carries, and the route to the broadcast.
+func TestClusterStatus(t *testing.T) {
+	forPeering(t, func(t *testing.T, transport string, v moqt.Version) {
+		a, b := startNode(t, ""), startNode(t, "")
+		b.peer(a, transport, v)
+		wb := watch(t, dial(t, b.testRelay, "quic", v, "/", nil))
+		p := newSteppedPublisher()
+		mux := moqt.NewTrackMux()
+		mux.Publish(context.Background(), "/live", p)
+		dial(t, a.testRelay, "quic", v, "/", mux)
+		wb.waitActive(t, "/live")
+		sess := dial(t, b.testRelay, "quic", v, "/", nil)
+		tr, err := sess.Subscribe(context.Background(), "/live", "t", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint64(3) {
+			p.steps <- i
+			readGroup(t, tr)
+		}
+		st := b.Cluster()
+		if st.OriginID != b.OriginID() || len(st.Peers) != 1 {
+			t.Fatalf("status %+v", st)
+		}
+		ps := st.Peers[0]
+		if ps.State != relay.PeerConnected || ps.Version != v.String() || ps.Upstreams != 1 || ps.GroupsIn < 3 || ps.BytesIn < 3*6 || ps.Failures != 0 {
+			t.Errorf("peer status %+v: want connected on %s, 1 upstream, ≥ 3 groups in, no failure", ps, v)
+		}
+		if ps.RTTMillis <= 0 {
+			t.Errorf("peer status %+v: no RTT over %s", ps, transport)
+		}
+		if len(st.Routes) != 1 || st.Routes[0].Path != "/live" || st.Routes[0].Routes != 1 || st.Routes[0].Tracks != 1 || len(st.Routes[0].Hops) == 0 || st.Routes[0].Via != ps.Remote {
+			t.Errorf("routes %+v, want /live by the link (%s), one track", st.Routes, ps.Remote)
+		}
+		// A's side: the link is a session it serves, not a peer of its own.
+		if got := a.Cluster(); len(got.Peers) != 0 {
+			t.Errorf("A reports peers %+v", got.Peers)
+		}
+
+		rec := httptest.NewRecorder()
+		b.ClusterHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/cluster", nil))
+		var got relay.ClusterStatus
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || len(got.Peers) != 1 || got.Peers[0].State != relay.PeerConnected {
+			t.Errorf("/cluster: %d %s (%v)", rec.Code, rec.Body, err)
+		}
+
+		mfs, err := b.MetricsRegistry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]float64{"moq_relay_peer_up": 1, "moq_relay_peer_upstream_subscriptions": 1}
+		for _, mf := range mfs {
+			if w, ok := want[mf.GetName()]; ok {
+				m := mf.GetMetric()
+				if len(m) != 1 || m[0].GetGauge().GetValue() != w {
+					t.Errorf("%s = %v, want %v", mf.GetName(), m, w)
+				}
+				delete(want, mf.GetName())
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("metrics missing: %v", want)
+		}
+	})
 }
 
 // TestClusterFailover: a publisher on A; B and C each link to A; D links

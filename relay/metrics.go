@@ -55,6 +55,12 @@ import (
 //	moq_relay_groups_dropped_total{reason}          counter  groups dropped for subscribers: latency (further behind the newest group than the latency bound), buffer (over moqt.Config.MaxTrackBuffer), never_received (sequences the relay never had for that subscriber, reported dropped on moq-lite-05)
 //	moq_relay_upstream_groups_lost_total{reason}    counter  groups lost upstream: dropped (reported dropped by the publisher), skipped and late (see moqt.TrackReaderStats), counted when the upstream subscription ends; too_large (aborted by the relay for exceeding Options.MaxGroupBytes)
 //	moq_relay_auth_refusals_total{reason}           counter  sessions and HTTP requests refused by Options.Auth, and sessions it ended (publish_denied, session_expired), by a fixed set of reasons
+//	moq_relay_peer_up{peer}                         gauge    1 while a cluster link (Peer) has a session; peer is its URL, jwt redacted
+//	moq_relay_peer_failures_total{peer}             counter  failed dials and ended sessions of the link
+//	moq_relay_peer_rtt_seconds{peer}                gauge    smoothed RTT of the link's connection (QUIC and WebTransport links)
+//	moq_relay_peer_groups_total{peer,direction}     counter  groups received from (in) and sent to (out) the peer, over the link's current session (reset when it reconnects)
+//	moq_relay_peer_bytes_total{peer,direction}      counter  payload bytes, likewise
+//	moq_relay_peer_upstream_subscriptions{peer}     gauge    upstream subscriptions held over the link
 //	moq_relay_setup_failures_total{reason}          counter  setups the moqt.Servers given to SetupHandler ended without a session (moqt.ServerStats): timeout, version, malformed, origin, rejected (auth refusals included), session_limit, shutting_down, unanswered, upgrade
 //
 // The auth reasons are no_token, tokens_disabled, malformed, unknown_key,
@@ -428,7 +434,13 @@ var (
 	descUpstreamLost   = desc("moq_relay_upstream_groups_lost_total", "Groups lost on upstream subscriptions, by reason (dropped, skipped and late are counted when the subscription ends).", "reason")
 	descAuthRefusals   = desc("moq_relay_auth_refusals_total", "Sessions and HTTP requests refused by authorization, and sessions it ended, by reason.", "reason")
 	descSetupFailures  = desc("moq_relay_setup_failures_total", "Session setups that ended without a session, by reason.", "reason")
-	allDescs           = []*prometheus.Desc{descBytes, descFrames, descGroups, descDatagrams, descFetches, descSubsOpened, descSubsClosed, descViewersOpened, descViewersClosed, descSessionsOpened, descSessionsClosed, descAcceptFailures, descAcceptStalled, descSessions, descUpstreams, descBroadcasts, descCacheBytes, descCacheLimit, descGroupsDropped, descUpstreamLost, descAuthRefusals, descSetupFailures}
+	descPeerUp         = desc("moq_relay_peer_up", "1 while the link to a cluster peer (Relay.Peer) has a session, else 0.", "peer")
+	descPeerFailures   = desc("moq_relay_peer_failures_total", "Failed dials and ended sessions of a cluster peer link.", "peer")
+	descPeerRTT        = desc("moq_relay_peer_rtt_seconds", "Smoothed round-trip time of a cluster peer link's connection (QUIC and WebTransport links).", "peer")
+	descPeerGroups     = desc("moq_relay_peer_groups_total", "Groups received from (in) and sent to (out) a cluster peer over its current session.", "peer", "direction")
+	descPeerBytes      = desc("moq_relay_peer_bytes_total", "Payload bytes received from (in) and sent to (out) a cluster peer over its current session.", "peer", "direction")
+	descPeerUpstreams  = desc("moq_relay_peer_upstream_subscriptions", "Upstream subscriptions the relay holds over a cluster peer link.", "peer")
+	allDescs           = []*prometheus.Desc{descPeerUp, descPeerFailures, descPeerRTT, descPeerGroups, descPeerBytes, descPeerUpstreams, descBytes, descFrames, descGroups, descDatagrams, descFetches, descSubsOpened, descSubsClosed, descViewersOpened, descViewersClosed, descSessionsOpened, descSessionsClosed, descAcceptFailures, descAcceptStalled, descSessions, descUpstreams, descBroadcasts, descCacheBytes, descCacheLimit, descGroupsDropped, descUpstreamLost, descAuthRefusals, descSetupFailures}
 )
 
 // moq-relay's roles: what the relay received (from publishers) and sent
@@ -531,6 +543,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"shutting_down", st.ShuttingDown}, {"unanswered", st.Unanswered}, {"upgrade", st.UpgradeFailures},
 	} {
 		counter(descSetupFailures, int64(f.n), f.reason)
+	}
+
+	for _, p := range r.Cluster().Peers {
+		up := 0.0
+		if p.State == PeerConnected {
+			up = 1
+		}
+		gauge(descPeerUp, up, p.URL)
+		counter(descPeerFailures, p.Failures, p.URL)
+		if p.RTTMillis > 0 {
+			gauge(descPeerRTT, p.RTTMillis/1000, p.URL)
+		}
+		counter(descPeerGroups, p.GroupsIn, p.URL, "in")
+		counter(descPeerGroups, int64(p.GroupsOut), p.URL, "out")
+		counter(descPeerBytes, p.BytesIn, p.URL, "in")
+		counter(descPeerBytes, int64(p.BytesOut), p.URL, "out")
+		gauge(descPeerUpstreams, float64(p.Upstreams), p.URL)
 	}
 
 	for _, l := range listeners {

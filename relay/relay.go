@@ -153,6 +153,9 @@ type Relay struct {
 	metrics      metrics      // the rest of what Collector reports
 
 	perSession sync.Map // *moqt.Session → *sessionStats
+
+	peersMu sync.Mutex
+	peers   []*peerLink // the links Peer keeps
 }
 
 // New returns a Relay.
@@ -467,8 +470,9 @@ func (b *broadcast) ServeTrack(tw *moqt.TrackWriter) {
 // arrives; what it is sent is read from its subscriptions' TrackWriter
 // stats.
 type sessionStats struct {
-	groupsIn atomic.Int64 // groups of its broadcasts
-	bytesIn  atomic.Int64 // payload bytes of those groups
+	groupsIn  atomic.Int64 // groups of its broadcasts
+	bytesIn   atomic.Int64 // payload bytes of those groups
+	upstreams atomic.Int64 // upstream subscriptions the relay holds on it
 
 	mu    sync.Mutex
 	subs  map[*moqt.TrackWriter]struct{} // subscriptions being served

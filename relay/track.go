@@ -212,6 +212,8 @@ func (t *track) relayFrom(src *route, cfg *moqt.TrackConfig) error {
 	}
 	r.upstreams.Add(1)
 	defer r.upstreams.Add(-1)
+	src.stats.upstreams.Add(1)
+	defer src.stats.upstreams.Add(-1)
 	r.metrics.upOpened.Add(1)
 	defer r.metrics.upstreamClosed(up)
 	t.mu.Lock()

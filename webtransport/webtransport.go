@@ -30,7 +30,7 @@ func WrapConn(s *wt.Session, qconn *quicgo.Conn) quic.Connection { return wrap(s
 // wrap adapts s; qconn, when known, is the QUIC connection under it, whose
 // close reason explains a session that ended without a WebTransport close.
 func wrap(s *wt.Session, qconn *quicgo.Conn) *session {
-	c := &session{s: s}
+	c := &session{s: s, qconn: qconn}
 	var cancel context.CancelCauseFunc
 	c.ctx, cancel = context.WithCancelCause(context.Background())
 	context.AfterFunc(s.Context(), func() { cancel(closeReason(s, qconn)) })
@@ -135,8 +135,18 @@ func wtCode(c quic.StreamErrorCode) wt.StreamErrorCode {
 }
 
 type session struct {
-	s   *wt.Session
-	ctx context.Context // cancelled with the close reason
+	s     *wt.Session
+	qconn *quicgo.Conn    // the QUIC connection under it, when known
+	ctx   context.Context // cancelled with the close reason
+}
+
+// ConnectionStats reports the statistics of the QUIC connection the session
+// runs on (zero when it is not known).
+func (c *session) ConnectionStats() quic.ConnectionStats {
+	if c.qconn == nil {
+		return quic.ConnectionStats{}
+	}
+	return c.qconn.ConnectionStats()
 }
 
 func (c *session) AcceptStream(ctx context.Context) (quic.Stream, error) {

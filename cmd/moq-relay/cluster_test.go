@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/relay"
 )
 
 // TestClusterConnect: a relay started with --cluster-connect to another
@@ -15,7 +18,7 @@ import (
 // announcements carry its cluster.id as its hop.
 func TestClusterConnect(t *testing.T) {
 	a := startRun(t, "--listen", "127.0.0.1:0")
-	b := startRun(t, "--listen", "127.0.0.1:0", "--cluster-connect", "http://"+a.TCP.String()+"/", "--cluster-id", "77")
+	b := startRun(t, "--listen", "127.0.0.1:0", "--cluster-connect", "http://"+a.TCP.String()+"/", "--cluster-id", "77", "--internal-listen", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 
@@ -67,5 +70,19 @@ func TestClusterConnect(t *testing.T) {
 	}
 	if log := b.log.String(); !strings.Contains(log, "relay: peer connected") || !strings.Contains(log, "id=77") {
 		t.Errorf("B's log lacks the peer link or its cluster id:\n%s", log)
+	}
+	// The internal listener's /cluster shows the link and the route.
+	rsp, err := http.Get("http://" + b.Internal.String() + "/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Body.Close()
+	var st relay.ClusterStatus
+	if err := json.NewDecoder(rsp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.OriginID != 77 || len(st.Peers) != 1 || st.Peers[0].State != relay.PeerConnected || st.Peers[0].Upstreams != 1 ||
+		len(st.Routes) != 1 || st.Routes[0].Path != "/cam" {
+		t.Errorf("/cluster on B: %+v", st)
 	}
 }

@@ -95,7 +95,7 @@ type listening struct {
 	TCP      net.Addr    // TCP: HTTP(S) and WebSocket
 	TCPTLS   *tls.Config // nil: plain HTTP
 	HTTP01   net.Addr    // ACME HTTP-01, or nil
-	Internal net.Addr    // /health and /metrics, or nil
+	Internal net.Addr    // /health, /metrics and /cluster, or nil
 }
 
 // run is moq-relay with command-line args and environment getenv (as
@@ -271,7 +271,7 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		}
 		internal = r.MonitorListener("internal", internal)
 		listeners = append(listeners, internal)
-		servers = append(servers, &http.Server{Handler: internalMux(r.MetricsHandler()), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: internalMux(r.MetricsHandler(), r.ClusterHandler()), ReadHeaderTimeout: 10 * time.Second})
 	}
 	var http01 net.Listener
 	if cs.acme != nil && cs.acme.HTTPListen != "" {
@@ -454,11 +454,12 @@ func (w httpErrorLog) Write(p []byte) (int, error) {
 
 // internalMux returns the handler of the internal listener ([internal]
 // listen): the endpoints for operators, kept off the public HTTP
-// listener: /health and the Prometheus exposition at /metrics. Add them
-// here.
-func internalMux(metrics http.Handler) *http.ServeMux {
+// listener: /health, the Prometheus exposition at /metrics, and the
+// cluster's links and routes as JSON at /cluster. Add them here.
+func internalMux(metrics, cluster http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /cluster", cluster)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
