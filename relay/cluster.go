@@ -247,8 +247,18 @@ func (t *routeTable) electLocked(e *pathEntry) []func() {
 	e.pub = ann
 	e.b.open.Store(true)
 	b := e.b
-	// Announcing replaces the older announcement of the path, if any.
-	return []func(){func() { t.relay.mux.Announce(ann, b) }}
+	// Announcing replaces the older announcement of the path, if any;
+	// but never a broadcast the relay's owner publishes in the mux itself
+	// (a moq-lite-03 link, with no hop IDs, can bring it back as a route).
+	return []func(){func() {
+		if h, ok := t.relay.mux.Handler(e.path); ok {
+			if _, routed := h.(*broadcast); !routed {
+				ann.End()
+				return
+			}
+		}
+		t.relay.mux.Announce(ann, b)
+	}}
 }
 
 // better reports whether route a beats route b to path.
@@ -273,6 +283,16 @@ func routeHash(path moqt.BroadcastPath, hops []uint64) uint64 {
 		h.Write(b[:])
 	}
 	return h.Sum64()
+}
+
+// bestHops returns the hop count of path's best route (0: none).
+func (t *routeTable) bestHops(path moqt.BroadcastPath) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.byPath[string(path)]; e != nil && e.active != nil {
+		return len(e.active.hops)
+	}
+	return 0
 }
 
 // errNoRoute is why a track's upstream cannot resume: its broadcast ended.

@@ -763,3 +763,68 @@ func readLiveGroup(t *testing.T, tr *moqt.TrackReader) (seq uint64, frames int) 
 		frames++
 	}
 }
+
+// TestClusterMesh: A, B and C join a mesh (Mesh, with their moqt:// URLs);
+// only B-A and C-B are configured. A and C learn of each other through B
+// and the one whose URL sorts first dials the other: a broadcast on C then
+// reaches A by the direct link (its hop list shrinks to the publisher and
+// C), and the cluster holds three links, not four (A does not dial B, to
+// which it is linked already).
+func TestClusterMesh(t *testing.T) {
+	// Over native QUIC links: the nodes' URLs are moqt:// ones.
+	for _, v := range moqt.LiteVersions() {
+		t.Run(v.String(), func(t *testing.T) {
+			leakCheck(t)
+			testClusterMesh(t, "quic", v)
+		})
+	}
+}
+
+func testClusterMesh(t *testing.T, transport string, v moqt.Version) {
+	{
+		nodes := []*node{startNode(t, ""), startNode(t, ""), startNode(t, "")}
+		a, b, c := nodes[0], nodes[1], nodes[2]
+		urlOf := func(n *node) string { return "moqt://" + n.addr + "/" }
+		opts := &relay.PeerOptions{TLSConfig: &tls.Config{RootCAs: cert.Pool()}, Config: &moqt.Config{Versions: []moqt.Version{v}}}
+		for _, n := range nodes {
+			n.Mesh(relay.MeshOptions{Node: urlOf(n), Peer: opts})
+		}
+		b.peer(a, transport, v)
+		c.peer(b, transport, v)
+
+		wa := watch(t, dial(t, a.testRelay, "quic", v, "/", nil))
+		mux := moqt.NewTrackMux()
+		mux.Publish(context.Background(), "/live", newSteppedPublisher())
+		dial(t, c.testRelay, "quic", v, "/", mux)
+		// The watcher sees the publisher, C and A by the direct link; B too
+		// by the other.
+		wa.waitFor(t, "/live on A by the direct link to C", func(w *watcher) bool {
+			a := w.active["/live"]
+			return a != nil && len(a.Hops()) == 3
+		})
+		links := 0
+		for _, n := range nodes {
+			for _, p := range n.Cluster().Peers {
+				if p.State == relay.PeerConnected {
+					links++
+				}
+			}
+		}
+		dialer, other := a, c
+		if urlOf(c) < urlOf(a) {
+			dialer, other = c, a
+		}
+		found := false
+		for _, p := range dialer.Cluster().Peers {
+			found = found || strings.Contains(p.URL, other.addr)
+		}
+		for i, n := range nodes {
+			for _, p := range n.Cluster().Peers {
+				t.Logf("node %c (%s) links to %s: %s", 'A'+i, urlOf(n), p.URL, p.State)
+			}
+		}
+		if !found || links != 3 {
+			t.Errorf("links connected: %d, want 3; the node with the smaller URL (%s) dialed the other: %v", links, urlOf(dialer), found)
+		}
+	}
+}

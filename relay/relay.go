@@ -156,6 +156,10 @@ type Relay struct {
 
 	peersMu sync.Mutex
 	peers   []*peerLink // the links Peer keeps
+
+	meshMu     sync.Mutex
+	mesh       *MeshOptions    // set by Mesh
+	meshDialed map[string]bool // nodes the mesh dialed
 }
 
 // New returns a Relay.
@@ -331,6 +335,7 @@ func (r *Relay) ServeSessionWith(sess *moqt.Session, acc *Access) {
 			r.logger.Info("relay: broadcast route ended", "path", a.BroadcastPath().String(), "remote", sess.RemoteAddr())
 		})
 		r.routes.add(rt)
+		r.meshLearned(a.BroadcastPath())
 	}
 }
 

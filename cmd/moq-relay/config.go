@@ -75,6 +75,8 @@ type Config struct {
 		Connect list     `toml:"connect" flag:"cluster-connect" arg:"url" help:"peer relays to dial and keep linked (https://, moqt://, http:// pinning the peer's certificate hash, ws://); each link carries announcements and subscriptions both ways"`
 		ID      int64    `toml:"id" flag:"cluster-id" default:"0" arg:"n" help:"this relay's origin (hop) ID in the cluster, 1 to 2^53-1, stable across restarts (0: random at each start)"`
 		Token   string   `toml:"token" flag:"cluster-token" arg:"file" help:"file holding a JWT, appended as ?jwt= to the cluster.connect URLs that carry none"`
+		Node    string   `toml:"node" flag:"cluster-node" arg:"url" help:"the URL other relays dial to reach this one (cluster.mesh announces it)"`
+		Mesh    bool     `toml:"mesh" flag:"cluster-mesh" help:"gossip: announce cluster.node to the cluster, and dial the nodes learned of that way (of each pair, the one whose URL sorts first dials)"`
 		Linger  duration `toml:"linger" flag:"cluster-linger" default:"5s" arg:"duration" help:"how long a broadcast stays announced after its publisher's session died without ending it; subscribers keep their subscriptions and a publisher (or a route through another relay) announcing it meanwhile resumes it (0s: it ends with the session)"`
 	} `toml:"cluster"`
 	Limits struct {
@@ -112,6 +114,14 @@ func (c *Config) validate(from map[string]string) error {
 		return fmt.Errorf("auth.key (%s) and auth.key_dir (%s) exclude each other", from["auth.key"], from["auth.key_dir"])
 	case c.Cluster.ID < 0 || c.Cluster.ID >= 1<<53:
 		return fmt.Errorf("cluster.id (%s): want 1 to 2^53-1 (9007199254740991), or 0 for a random one, got %d", from["cluster.id"], c.Cluster.ID)
+	}
+	if c.Cluster.Mesh && c.Cluster.Node == "" {
+		return fmt.Errorf("cluster.mesh (%s) needs cluster.node, the URL other relays dial to reach this one", from["cluster.mesh"])
+	}
+	if c.Cluster.Node != "" {
+		if err := checkPeerURL(c.Cluster.Node); err != nil {
+			return fmt.Errorf("cluster.node (%s): %w", from["cluster.node"], err)
+		}
 	}
 	for _, u := range c.Cluster.Connect {
 		if err := checkPeerURL(u); err != nil {
@@ -582,6 +592,10 @@ func (f *flagValue) String() string {
 	}
 	return tomlValue(f.val)
 }
+
+// IsBoolFlag lets a boolean setting's flag stand alone (--cluster-mesh),
+// as flag.Bool does; --cluster-mesh=false still works.
+func (f *flagValue) IsBoolFlag() bool { return f.typ.Kind() == reflect.Bool }
 
 func (f *flagValue) Set(s string) error {
 	v := reflect.New(f.typ).Elem()

@@ -258,6 +258,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "cluster id negative", file: "[cluster]\nid = -1\n", want: []string{"cluster.id (", "relay.toml:2):"}},
 		{name: "cluster connect scheme", env: env{"MOQ_CLUSTER_CONNECT": "moqt://a.example:4443/,ftp://b.example/"}, want: []string{"cluster.connect (MOQ_CLUSTER_CONNECT):", "ftp://b.example/", "want an https://"}},
 		{name: "cluster connect host", args: []string{"--cluster-connect", "https:///x"}, want: []string{"cluster.connect (--cluster-connect):", "no host"}},
+		{name: "cluster mesh without node", args: []string{"--cluster-mesh"}, want: []string{"cluster.mesh (--cluster-mesh)", "needs cluster.node"}},
+		{name: "cluster node scheme", env: env{"MOQ_CLUSTER_NODE": "ftp://a.example/", "MOQ_CLUSTER_MESH": "true"}, want: []string{"cluster.node (MOQ_CLUSTER_NODE):", "want an https://"}},
 		{name: "two unknown keys", file: "[log]\nlevle = \"x\"\n[web.https]\nlisten = \"x\"\n", want: []string{"relay.toml:2: unknown key log.levle", "relay.toml:3: unknown table [web.https]"}},
 		{name: "string for integer", file: "[limits]\ncache_groups = 3\nmax_sessions = \"many\"\n", want: []string{"line 3", "limits.max_sessions", "string", "integer"}},
 		{name: "bad duration", file: "[limits]\n\nsetup_timeout = \"10 parsecs\"\n", want: []string{"relay.toml:3:", "limits.setup_timeout", `"10 parsecs"`}},

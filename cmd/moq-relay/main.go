@@ -345,8 +345,15 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	for _, u := range peers {
 		r.Peer(u, nil)
 	}
-	if len(peers) > 0 {
-		logger.Info("moq-relay: cluster", "id", r.OriginID(), "peers", len(peers))
+	if cfg.Cluster.Mesh {
+		token, err := clusterToken(&cfg, ld.from)
+		if err != nil {
+			return err
+		}
+		r.Mesh(relay.MeshOptions{Node: cfg.Cluster.Node, Token: token})
+	}
+	if len(peers) > 0 || cfg.Cluster.Mesh {
+		logger.Info("moq-relay: cluster", "id", r.OriginID(), "peers", len(peers), "mesh", cfg.Cluster.Mesh)
 	}
 	if h.listening != nil {
 		l := listening{QUIC: up.addr, QUICTLS: up.tls, TCP: tcp.Addr(), TCPTLS: tcpTLS}
@@ -403,15 +410,9 @@ func peerURLs(cfg *Config, from map[string]string) ([]string, error) {
 	if len(c.Connect) == 0 {
 		return nil, nil
 	}
-	token := ""
-	if c.Token != "" {
-		b, err := os.ReadFile(c.Token)
-		if err != nil {
-			return nil, fmt.Errorf("cluster.token (%s): %w", from["cluster.token"], err)
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return nil, fmt.Errorf("cluster.token (%s): %s is empty", from["cluster.token"], c.Token)
-		}
+	token, err := clusterToken(cfg, from)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, len(c.Connect))
 	for _, s := range c.Connect {
@@ -426,6 +427,23 @@ func peerURLs(cfg *Config, from map[string]string) ([]string, error) {
 		out = append(out, u.String())
 	}
 	return out, nil
+}
+
+// clusterToken reads cluster.token ("" when unset).
+func clusterToken(cfg *Config, from map[string]string) (string, error) {
+	c := &cfg.Cluster
+	if c.Token == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.Token)
+	if err != nil {
+		return "", fmt.Errorf("cluster.token (%s): %w", from["cluster.token"], err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("cluster.token (%s): %s is empty", from["cluster.token"], c.Token)
+	}
+	return token, nil
 }
 
 // newLogger returns the logger of [log] level and format, writing to w.
