@@ -137,12 +137,14 @@ func TestStalledSubscriberAlone(t *testing.T) {
 	}
 }
 
-// bigPublisher is a livePublisher with padded frames.
+// bigPublisher is a livePublisher with padded frames. Once stop is set it
+// ends the track after the group it is writing.
 type bigPublisher struct {
 	frames int
 	size   int
 	period time.Duration
 	next   atomic.Uint64
+	stop   atomic.Bool
 }
 
 func (p *bigPublisher) ServeTrack(tw *moqt.TrackWriter) {
@@ -167,5 +169,109 @@ func (p *bigPublisher) ServeTrack(tw *moqt.TrackWriter) {
 			}
 		}
 		gw.Close()
+		if p.stop.Load() {
+			tw.Close()
+			return
+		}
+	}
+}
+
+// TestStalledSubscriberDrainsToEnd: on moq-lite-05, a subscriber that
+// stalls next to a healthy one, then reads everything to the track's end,
+// accounts for every group published after it subscribed exactly once:
+// received whole, reset (aborted by the relay's latency bound), or
+// reported dropped; and the healthy one gets every group whole.
+func TestStalledSubscriberDrainsToEnd(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	pub := &bigPublisher{frames: 10, size: 4000, period: 100 * time.Millisecond}
+	mux := moqt.NewTrackMux()
+	mux.Publish(context.Background(), "/live", pub)
+	v := moqt.LiteDraft05
+	dial(t, r, "quic", v, "/", mux)
+	healthy := dial(t, r, "quic", v, "/", nil)
+	waitAnnounce(t, healthy, "/", "/live")
+	sc := &moqt.Client{
+		TLSConfig: &tls.Config{RootCAs: cert.Pool()},
+		QUICConfig: &quic.Config{
+			InitialStreamReceiveWindow:     16 << 10,
+			MaxStreamReceiveWindow:         16 << 10,
+			InitialConnectionReceiveWindow: 64 << 10,
+			MaxConnectionReceiveWindow:     64 << 10,
+		},
+		Config: &moqt.Config{Versions: []moqt.Version{v}},
+	}
+	t.Cleanup(func() { sc.Close() })
+	stalled, err := sc.Dial(context.Background(), "moqt://"+r.addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trStalled, err := stalled.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{MaxLatency: 300 * time.Millisecond, Ordered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trHealthy, err := healthy.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{Ordered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a hang guard only
+	defer cancel()
+
+	// read drains tr to its end: the sequences received whole and those
+	// whose stream was reset.
+	read := func(tr *moqt.TrackReader, onGroup func(n int)) (whole, reset []uint64) {
+		for {
+			gr, err := tr.AcceptGroup(ctx)
+			if errors.Is(err, io.EOF) {
+				return whole, reset
+			}
+			if err != nil {
+				t.Fatalf("after %d groups: %v", len(whole)+len(reset), err)
+			}
+			var gerr error
+			for {
+				if _, gerr = gr.ReadFrame(); gerr != nil {
+					break
+				}
+			}
+			var ge *moqt.GroupError
+			switch {
+			case gerr == io.EOF:
+				whole = append(whole, gr.GroupSequence())
+			case errors.As(gerr, &ge):
+				reset = append(reset, gr.GroupSequence())
+			default:
+				t.Fatalf("group %d: %v", gr.GroupSequence(), gerr)
+			}
+			if onGroup != nil {
+				onGroup(len(whole) + len(reset))
+			}
+		}
+	}
+	// The healthy subscriber reads 20 groups while the other stalls; then
+	// the publisher ends the track, and both read to its end.
+	hWhole, hReset := read(trHealthy, func(n int) {
+		if n == 20 {
+			pub.stop.Store(true)
+		}
+	})
+	published := pub.next.Load()
+	sWhole, sReset := read(trStalled, nil)
+	st := trStalled.Stats()
+	t.Logf("published %d; healthy: %d whole, %d reset; stalled: %d whole, %d reset, stats %+v", published, len(hWhole), len(hReset), len(sWhole), len(sReset), st)
+
+	if len(hReset) != 0 || len(hWhole) != int(published-hWhole[0]) {
+		t.Errorf("healthy subscriber: %d whole from group %d and %d reset, of %d published", len(hWhole), hWhole[0], len(hReset), published)
+	}
+	all := append(slices.Clone(sWhole), sReset...)
+	slices.Sort(all)
+	if n := len(all); n != len(slices.Compact(slices.Clone(all))) {
+		t.Errorf("stalled subscriber got a group twice: %v", all)
+	}
+	first := all[0]
+	if got := uint64(len(all)) + st.Dropped + st.Skipped; got != published-first {
+		t.Errorf("stalled subscriber: %d whole + %d reset + %d dropped + %d skipped = %d, want the %d groups from %d to %d", len(sWhole), len(sReset), st.Dropped, st.Skipped, got, published-first, first, published-1)
+	}
+	if st.Dropped+uint64(len(sReset)) == 0 {
+		t.Error("the stalled subscriber lost nothing: it was not behind")
 	}
 }
