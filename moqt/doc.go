@@ -99,8 +99,12 @@
 //   - AcceptAnnounce sends SUBSCRIBE_NAMESPACE and reads NAMESPACE and
 //     NAMESPACE_DONE; the peer's SUBSCRIBE_NAMESPACE is answered from the
 //     TrackMux the same way. Our SETUP declares MoQ Solicit, so that
-//     @moq/net advertises only in answer; unsolicited PUBLISH_NAMESPACE,
-//     PUBLISH, FETCH and TRACK_STATUS are refused (NOT_SUPPORTED).
+//     @moq/net advertises only in answer; a peer's unsolicited
+//     PUBLISH_NAMESPACE is accepted too and reaches the AcceptAnnounce
+//     readers under it until the peer closes its stream (a peer that
+//     refuses SUBSCRIBE_NAMESPACE with NOT_SUPPORTED still gets a reader,
+//     fed by those alone). PUBLISH, FETCH and TRACK_STATUS are refused
+//     (NOT_SUPPORTED).
 //   - Shutdown sends GOAWAY on the control stream.
 //
 // Not supported on IETF sessions: QMux over WebSocket, draft 14 ("moq-00"),

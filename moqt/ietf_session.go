@@ -52,6 +52,13 @@ type ietfState struct {
 	nextAlias   uint64 // next Track Alias we assign
 	pendingSubs int    // our SUBSCRIBEs waiting for SUBSCRIBE_OK
 	orphans     []orphanGroup
+
+	// published counts the peer's open PUBLISH_NAMESPACE requests by
+	// broadcast path (in the peer's namespace); readers are our
+	// AcceptAnnounce readers, which see them besides their own NAMESPACE
+	// entries.
+	published map[string]int
+	readers   map[*AnnouncementReader]struct{}
 }
 
 // orphanGroup is a group stream whose Track Alias is not known yet: its
@@ -337,10 +344,15 @@ func (s *Session) handleBidiIETF(str quic.Stream) {
 			return
 		}
 		s.serveSubscribeNamespace(str, r, &m)
-	case ietf.MsgPublishNamespace, ietf.MsgPublish, ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgSubscribeTracks:
-		// We learn a peer's broadcasts by asking (SUBSCRIBE_NAMESPACE, and
-		// our SETUP says so with MoQ Solicit), and serve live tracks
-		// only.
+	case ietf.MsgPublishNamespace:
+		var m ietf.PublishNamespace
+		if err := m.Parse(payload, v); err != nil {
+			s.badStream(str, "PUBLISH_NAMESPACE", err)
+			return
+		}
+		s.servePublishNamespace(str, r, &m)
+	case ietf.MsgPublish, ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgSubscribeTracks:
+		// We serve live tracks by SUBSCRIBE only.
 		s.logger.Debug("moqt: refusing an IETF request we do not serve", "type", fmt.Sprintf("0x%x", typ))
 		s.requestError(str, ietf.RequestNotSupported, "not supported")
 	default:
@@ -978,6 +990,15 @@ func (s *Session) acceptAnnounceIETF(ctx context.Context, p string) (*Announceme
 			return nil, s.err()
 		}
 		resetStream(str, CancelledError)
+		if ietf.RequestErrorCode(e.Code) == ietf.RequestNotSupported {
+			// A peer that only advertises with PUBLISH_NAMESPACE: the
+			// reader gets those, until it is closed or the session ends.
+			var ar *AnnouncementReader
+			ar = newAnnouncementReader(p, func(error) { s.unregisterReader(ar) })
+			s.registerReader(ar)
+			context.AfterFunc(s.ctx, func() { ar.finish(s.err()) })
+			return ar, nil
+		}
 		return nil, &AnnounceError{Code: streamCodeOf(e.Code), Remote: true}
 	default:
 		resetStream(str, CancelledError)
@@ -985,7 +1006,12 @@ func (s *Session) acceptAnnounceIETF(ctx context.Context, p string) (*Announceme
 		return nil, s.err()
 	}
 	ar := newAnnouncementReader(p, func(error) { resetStream(str, CancelledError) })
-	s.goFunc(func() { s.readNamespacesIETF(ar, r) })
+	// The peer's unsolicited PUBLISH_NAMESPACEs reach the reader too.
+	s.registerReader(ar)
+	s.goFunc(func() {
+		s.readNamespacesIETF(ar, r)
+		s.unregisterReader(ar)
+	})
 	context.AfterFunc(s.ctx, func() { ar.finish(s.err()) })
 	return ar, nil
 }
@@ -1088,4 +1114,112 @@ func (s *Server) readClientSetupIETF(conn quic.Connection, v ietf.Version, req *
 	req.ietfSetup = &m
 	req.peerCtrl = r
 	return nil
+}
+
+// servePublishNamespace accepts a peer's unsolicited PUBLISH_NAMESPACE
+// (peers that do not know MoQ Solicit send them): REQUEST_OK, then the
+// broadcast is announced to our AcceptAnnounce readers whose prefix holds
+// it until the peer closes the request stream (draft 17+ has no
+// PUBLISH_NAMESPACE_DONE).
+func (s *Session) servePublishNamespace(str quic.Stream, r *ietf.Reader, m *ietf.PublishNamespace) {
+	v := s.ietf.v
+	sub, ok := namespacePath(m.Namespace)
+	if !ok || sub == "" {
+		s.requestError(str, ietf.RequestInternalError, "not a broadcast path")
+		return
+	}
+	path := cleanPath(sub)
+	s.mu.Lock()
+	if s.ietf.published == nil {
+		s.ietf.published = make(map[string]int)
+	}
+	if len(s.ietf.published) >= s.config.maxAnnouncements() {
+		s.mu.Unlock()
+		s.logger.Warn("moqt: too many published namespaces, refusing one", "limit", s.config.maxAnnouncements())
+		s.requestError(str, ietf.RequestExcessiveLoad, "too many namespaces")
+		return
+	}
+	s.ietf.published[path]++
+	first := s.ietf.published[path] == 1
+	readers := s.announceReadersLocked()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.ietf.published[path]--
+		last := s.ietf.published[path] == 0
+		if last {
+			delete(s.ietf.published, path)
+		}
+		readers := s.announceReadersLocked()
+		s.mu.Unlock()
+		if last {
+			for _, ar := range readers {
+				ar.end(path)
+			}
+		}
+	}()
+	ok2 := ietf.RequestOK{}
+	if _, err := str.Write(ok2.Append(nil, v)); err != nil {
+		resetStream(str, CancelledError)
+		return
+	}
+	if first {
+		for _, ar := range readers {
+			if _, ok := stripPrefix(path, ar.prefix); ok {
+				ar.add(path, nil, s.config.maxAnnouncements())
+			}
+		}
+	}
+	// The advertisement lasts as long as the stream; a repeated
+	// PUBLISH_NAMESPACE on it updates it (nothing to do for us).
+	for {
+		typ, _, err := r.ReadControl()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				str.Close()
+			} else {
+				resetStream(str, CancelledError)
+			}
+			return
+		}
+		if typ != ietf.MsgPublishNamespace {
+			s.logger.Warn("moqt: unexpected message on a PUBLISH_NAMESPACE stream", "type", typ)
+			resetStream(str, ProtocolViolationStreamError)
+			return
+		}
+	}
+}
+
+// registerReader makes ar see the peer's PUBLISH_NAMESPACEs under its
+// prefix: those open now, and those to come.
+func (s *Session) registerReader(ar *AnnouncementReader) {
+	s.mu.Lock()
+	if s.ietf.readers == nil {
+		s.ietf.readers = make(map[*AnnouncementReader]struct{})
+	}
+	s.ietf.readers[ar] = struct{}{}
+	var paths []string
+	for path := range s.ietf.published {
+		paths = append(paths, path)
+	}
+	s.mu.Unlock()
+	for _, path := range paths {
+		if _, ok := stripPrefix(path, ar.prefix); ok {
+			ar.add(path, nil, s.config.maxAnnouncements())
+		}
+	}
+}
+
+func (s *Session) unregisterReader(ar *AnnouncementReader) {
+	s.mu.Lock()
+	delete(s.ietf.readers, ar)
+	s.mu.Unlock()
+}
+
+func (s *Session) announceReadersLocked() []*AnnouncementReader {
+	out := make([]*AnnouncementReader, 0, len(s.ietf.readers))
+	for ar := range s.ietf.readers {
+		out = append(out, ar)
+	}
+	return out
 }

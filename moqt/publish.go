@@ -654,6 +654,11 @@ func (w *TrackWriter) latencyLocked() time.Duration {
 // streams, in the subscriber's order, decides what to drop, and writes the
 // subscription stream (SUBSCRIBE_START, _DROP and _END, and its FIN).
 func (w *TrackWriter) run() {
+	// A write blocked when the subscription ends returns at once:
+	// webtransport-go can otherwise hold a Write on a stream of a session
+	// that is going away until the session's CONNECT stream closes.
+	stop := context.AfterFunc(w.ctx, func() { w.stream.SetWriteDeadline(time.Now()) })
+	defer stop()
 	v := w.sess.version
 	started := false
 	var start uint64
@@ -980,6 +985,8 @@ func (w *TrackWriter) pump(gs *groupSend) {
 	complete := false
 	turn := &sendTurn{}
 	sched := &w.sess.sched
+	stop := context.AfterFunc(w.ctx, func() { gs.str.SetWriteDeadline(time.Now()) })
+	defer stop()
 	write := func(b []byte) error {
 		for len(b) > 0 {
 			chunk := b[:min(len(b), sendChunk)]

@@ -130,3 +130,84 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 		t.Fatal("the end of /bridge was not announced")
 	}
 }
+
+// TestIETFControlPlane runs the control-plane cases of the public interop
+// runner (englishm/moq-interop-runner) that a bare IETF publisher can play
+// against the relay, for each draft: setup-only (SETUP both ways),
+// announce-only (an unsolicited PUBLISH_NAMESPACE from a publisher that
+// refuses SUBSCRIBE_NAMESPACE with NOT_SUPPORTED reaches an IETF and a
+// moq-lite-05 subscriber), publish-namespace-done (closing the request
+// stream, draft 17+'s withdrawal, ends it for both) and subscribe-error (a
+// SUBSCRIBE for an unknown broadcast gets REQUEST_ERROR, NotFoundError).
+func TestIETFControlPlane(t *testing.T) {
+	for _, v := range moqt.IETFVersions() {
+		t.Run(v.String(), func(t *testing.T) {
+			leakCheck(t)
+			r := startRelay(t, relay.Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn := rawConn(t, r, "quic", v)
+			ctrl, err := conn.OpenUniStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctrl.Write([]byte{0xaf, 0x00, 0x00, 0x00}) // SETUP (0x2F00), no options; kept open
+
+			// setup-only: the relay's control stream starts with SETUP.
+			rc, err := conn.AcceptUniStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var typ [2]byte
+			if _, err := io.ReadFull(rc, typ[:]); err != nil || typ != [2]byte{0xaf, 0x00} {
+				t.Fatalf("relay control stream starts % x (%v), want SETUP af 00", typ, err)
+			}
+
+			// The relay asks what we publish; this publisher does not
+			// answer SUBSCRIBE_NAMESPACE (REQUEST_ERROR NOT_SUPPORTED).
+			sn, err := conn.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sn.Write([]byte{0x05, 0x00, 0x03, 0x03, 0x00, 0x00}) // code 3, retry 0, no reason
+			sn.Close()
+
+			// announce-only.
+			ietfSub := dial(t, r, "quic", v, "/", nil)
+			liteSub := dial(t, r, "quic", moqt.LiteDraft05, "/", nil)
+			payload := []byte{0x00} // Request ID
+			if v == moqt.IETFDraft17 {
+				payload = append(payload, 0x00) // Required Request ID Delta
+			}
+			payload = append(payload, 0x02, 0x07, 'i', 'n', 't', 'e', 'r', 'o', 'p', 0x03, 'p', 'u', 'b', 0x00)
+			pn, err := conn.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pn.Write(append([]byte{0x06, byte(len(payload) >> 8), byte(len(payload))}, payload...))
+			var resp [1]byte
+			if _, err := io.ReadFull(pn, resp[:]); err != nil || resp[0] != 0x07 {
+				t.Fatalf("reply to PUBLISH_NAMESPACE % x (%v), want REQUEST_OK", resp, err)
+			}
+			a1 := waitAnnounce(t, ietfSub, "/", "/interop/pub")
+			a2 := waitAnnounce(t, liteSub, "/", "/interop/pub")
+
+			// subscribe-error.
+			_, err = ietfSub.Subscribe(ctx, "/interop/none", "t", nil)
+			var se *moqt.SubscribeError
+			if !errors.As(err, &se) || se.Code != moqt.NotFoundError {
+				t.Fatalf("Subscribe to an unknown broadcast: %v, want NotFoundError", err)
+			}
+
+			// publish-namespace-done.
+			pn.Close()
+			for _, a := range []*moqt.Announcement{a1, a2} {
+				select {
+				case <-a.Done():
+				case <-ctx.Done():
+					t.Fatalf("closing the PUBLISH_NAMESPACE stream did not end %s", a.BroadcastPath())
+				}
+			}
+		})
+	}
+}

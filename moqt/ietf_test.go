@@ -1,0 +1,139 @@
+package moqt_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/quic"
+)
+
+// ietfControl frames an IETF control message: Type (a one-byte vi64 here),
+// 16-bit Length, payload.
+func ietfControl(typ byte, payload []byte) []byte {
+	return append([]byte{typ, byte(len(payload) >> 8), byte(len(payload))}, payload...)
+}
+
+// ietfSetup is a SETUP with no options: type 0x2F00 as a two-byte vi64.
+var ietfSetup = []byte{0xaf, 0x00, 0x00, 0x00}
+
+// TestIETFPublishNamespace: a peer that does not know MoQ Solicit (as
+// moxygen-style publishers) advertises with an unsolicited
+// PUBLISH_NAMESPACE; the server answers REQUEST_OK, its AcceptAnnounce
+// reader sees the broadcast until the peer closes the request stream (the
+// draft-17+ PUBLISH_NAMESPACE_DONE), and a malformed request on another
+// stream is answered on that stream only.
+func TestIETFPublishNamespace(t *testing.T) {
+	for _, v := range moqt.IETFVersions() {
+		t.Run(v.String(), func(t *testing.T) {
+			leakCheck(t)
+			sessions := make(chan *moqt.Session, 1)
+			srv := startServer(t, acceptInto(moqt.NewTrackMux(), sessions), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn, err := quic.DialAddr(ctx, srv.addr, &tls.Config{RootCAs: testCert.Pool(), NextProtos: []string{v.String()}}, &quic.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseWithError(0, "")
+			ctrl, err := conn.OpenUniStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ctrl.Write(ietfSetup); err != nil {
+				t.Fatal(err)
+			}
+			var sess *moqt.Session
+			select {
+			case sess = <-sessions:
+			case <-ctx.Done():
+				t.Fatal("no session accepted")
+			}
+			if sess.Version() != v {
+				t.Fatalf("server negotiated %v, want %v", sess.Version(), v)
+			}
+			type accepted struct {
+				ar  *moqt.AnnouncementReader
+				err error
+			}
+			arc := make(chan accepted, 1)
+			go func() {
+				ar, err := sess.AcceptAnnounce(ctx, "/room")
+				arc <- accepted{ar, err}
+			}()
+			// Answer the server's SUBSCRIBE_NAMESPACE with REQUEST_OK and
+			// no entries (the advertisement comes the other way).
+			sn, err := conn.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := []byte{0x00} // no parameters (18+: no Track Properties either)
+			if _, err := sn.Write(ietfControl(0x07, ok)); err != nil {
+				t.Fatal(err)
+			}
+			got := <-arc
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			ar := got.ar
+
+			// PUBLISH_NAMESPACE: Request ID 0, [draft 17: delta 0],
+			// namespace ("room", "alice"), no parameters.
+			payload := []byte{0x00}
+			if v == moqt.IETFDraft17 {
+				payload = append(payload, 0x00)
+			}
+			payload = append(payload, 0x02, 0x04, 'r', 'o', 'o', 'm', 0x05, 'a', 'l', 'i', 'c', 'e', 0x00)
+			pn, err := conn.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pn.Write(ietfControl(0x06, payload)); err != nil {
+				t.Fatal(err)
+			}
+			var resp [3]byte
+			if _, err := io.ReadFull(pn, resp[:]); err != nil || resp[0] != 0x07 {
+				t.Fatalf("reply to PUBLISH_NAMESPACE: % x, %v; want REQUEST_OK (0x07)", resp, err)
+			}
+			a, err := ar.ReceiveAnnouncement(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.BroadcastPath() != "/room/alice" {
+				t.Fatalf("announced %s, want /room/alice", a.BroadcastPath())
+			}
+
+			// A SUBSCRIBE of 1 KiB claimed but 1 byte sent, then FIN: that
+			// request stream is reset; the session and the advertisement
+			// carry on.
+			bad, err := conn.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad.Write([]byte{0x03, 0x04, 0x00, 0x00})
+			bad.Close()
+			if _, err := io.ReadAll(bad); err == nil {
+				t.Fatal("a truncated SUBSCRIBE was answered, want the stream reset")
+			}
+			select {
+			case <-a.Done():
+				t.Fatal("the advertisement ended with an unrelated bad request")
+			default:
+			}
+
+			// Closing the request stream withdraws the namespace.
+			pn.Close()
+			select {
+			case <-a.Done():
+			case <-ctx.Done():
+				t.Fatal("the end of the PUBLISH_NAMESPACE stream did not end the announcement")
+			}
+			if sess.Context().Err() != nil {
+				t.Fatalf("session ended: %v", context.Cause(sess.Context()))
+			}
+		})
+	}
+}
