@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,34 @@ type benchResult struct {
 	Baseline *benchResult `json:"baseline,omitempty"`
 	CPURatio float64      `json:"cpu_ratio,omitempty"`
 	P99Ratio float64      `json:"p99_ratio,omitempty"`
+
+	// Profile is the traffic's shape (data or video); Tracks the figures
+	// of each of its tracks (latency over all of them is above).
+	Profile   string        `json:"profile"`
+	Connected int           `json:"connected"`
+	Tracks    []trackResult `json:"tracks"`
+	// Crowd is the report of --crowd; Idle of --idle; Capacity of
+	// --capacity (the other fields are then those of the largest N that
+	// passed, or of the last probe if none did).
+	Crowd         *crowdResult    `json:"crowd,omitempty"`
+	Idle          *idleResult     `json:"idle,omitempty"`
+	Capacity      *capacityResult `json:"capacity,omitempty"`
+	CapacityRatio float64         `json:"capacity_ratio,omitempty"`
+}
+
+// idleResult is the report of --idle: the server's RSS before and after K
+// idle sessions connected (nothing subscribed), and over the hold.
+type idleResult struct {
+	Sessions     int       `json:"sessions"`
+	Connected    int       `json:"connected"`
+	RSSBeforeMB  float64   `json:"rss_before_mb"`
+	RSSAfterMB   float64   `json:"rss_after_mb"`
+	PerSessionKB float64   `json:"rss_per_session_kb"`
+	RSSEndMB     float64   `json:"rss_end_mb"`
+	RSSMaxMB     float64   `json:"rss_max_mb"`
+	GrowthMB     float64   `json:"rss_growth_mb"` // end of the hold - after connecting
+	HoldS        float64   `json:"hold_s"`
+	SamplesMB    []float64 `json:"rss_samples_mb"`
 }
 
 type benchConfig struct {
@@ -61,27 +90,47 @@ type benchConfig struct {
 	quietWait   time.Duration
 	cpuProfile  string
 	maxLatency  time.Duration
+	otherLoad   float64
+
+	crowd        int
+	crowdTimeout time.Duration
+	idle         int
+	idleHold     time.Duration
 }
 
 func runBench(ctx context.Context, args []string) error {
-	fs := newFlagSet("bench", "bench [--subscribers N] [--bitrate 1MB] [--frame-size 1000] [--group-frames 30] [--warmup 3s] [--duration 5s] [--transport quic|webtransport|websocket] [--pin] [--baseline|--compare] [--url URL [--relay-pid PID]] [--runs K]")
+	fs := newFlagSet("bench", "bench [--subscribers N] [--profile data|video] [--bitrate 1MB] [--frame-size 1000] [--group-frames 30] [--warmup 3s] [--duration 5s] [--transport quic|webtransport|websocket] [--pin] [--baseline|--compare] [--capacity [--capacity-p99 50ms] [--capacity-time 10m]] [--crowd N] [--idle K [--idle-hold 1m]] [--url URL [--relay-pid PID]] [--runs K]")
 	var cfg benchConfig
-	bitrate := fs.String("bitrate", "1MB", "bytes per second of the track, per subscriber (e.g. 1MB, 250KB)")
+	bitrate := fs.String("bitrate", "1MB", "data profile: bytes per second of the track, per subscriber (e.g. 1MB, 250KB)")
 	fs.IntVar(&cfg.subscribers, "subscribers", 100, "subscribers, each on its own connection")
-	fs.IntVar(&cfg.tr.frameSize, "frame-size", 1000, "bytes per frame")
-	fs.IntVar(&cfg.tr.groupFrames, "group-frames", 30, "frames per group (one QUIC stream each)")
+	fs.StringVar(&cfg.tr.profile, "profile", "data", "traffic: data (one track of --frame-size frames at --bitrate, --group-frames per group) or video (30 fps 2.5 Mbit/s video in 2 s groups, keyframe 10x a delta frame, and 128 kbit/s audio at 50 frames/s, one group per frame)")
+	fs.IntVar(&cfg.tr.frameSize, "frame-size", 1000, "data profile: bytes per frame")
+	fs.IntVar(&cfg.tr.groupFrames, "group-frames", 30, "data profile: frames per group (one QUIC stream each)")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "time before measuring")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measurement time")
 	fs.StringVar(&cfg.transport, "transport", "quic", "subscribers' transport: quic (native moq-lite), webtransport or websocket (QMux)")
 	fs.BoolVar(&cfg.pin, "pin", false, "pin the server to CPU 0 and the clients to CPU 1 (taskset)")
-	baseline := fs.Bool("baseline", false, "measure raw quic-go instead of the relay: a plain QUIC server sends the same traffic (one uni stream per group)")
+	baseline := fs.Bool("baseline", false, "measure raw quic-go instead of the relay: a plain QUIC forwarder receives the same traffic from the publisher and sends it on (one uni stream per group)")
 	compare := fs.Bool("compare", false, "measure the baseline, then the relay, and report the relay's ratios")
 	fs.StringVar(&cfg.url, "url", "", "benchmark a running relay at `host:port` (moqt://, https:// prefixes accepted) instead of starting one")
 	fs.IntVar(&cfg.relayPID, "relay-pid", 0, "`PID` of the relay given by --url, to measure its CPU and RSS")
 	fs.IntVar(&cfg.runs, "runs", 1, "runs per mode (interleaved with --compare); medians are reported, disturbed runs are discarded")
 	fs.DurationVar(&cfg.quietWait, "quiet-wait", 30*time.Second, "how long to wait for other CPU load to stop before each run")
+	fs.Float64Var(&cfg.otherLoad, "other-load", 0.15, "discard (and repeat) a run during which other processes used more than this many `cores`")
 	fs.DurationVar(&cfg.maxLatency, "max-latency", 0, "subscribers ask the relay to drop groups they are further behind than this (0: the relay's default, 2s)")
 	fs.StringVar(&cfg.cpuProfile, "server-cpuprofile", "", "write a CPU profile of the server process to `file` (mode name appended)")
+	capacity := fs.Bool("capacity", false, "search the largest N at which every subscriber keeps up and p99 <= --capacity-p99: doubling from --capacity-start, then bisection (with --compare: of both modes, probes interleaved)")
+	var cc capConfig
+	fs.DurationVar(&cc.p99, "capacity-p99", 50*time.Millisecond, "the p99 latency bound of --capacity")
+	fs.DurationVar(&cc.budget, "capacity-time", 10*time.Minute, "the time bound of --capacity, all modes together (no probe starts that would exceed it)")
+	fs.IntVar(&cc.start, "capacity-start", 10, "the first N of --capacity")
+	fs.IntVar(&cc.max, "capacity-max", 2000, "the largest N --capacity probes")
+	fs.Float64Var(&cc.resPct, "capacity-resolution", 5, "--capacity stops when the last pass and the first fail are within this `percent` of N ...")
+	fs.IntVar(&cc.resAbs, "capacity-resolution-subs", 2, "... or within this many subscribers, whichever is more")
+	fs.IntVar(&cfg.crowd, "crowd", 0, "after the measurement, `N` more subscribers dial at once: their dial-to-first-frame time, and the --subscribers' latency during their arrival against before")
+	fs.DurationVar(&cfg.crowdTimeout, "crowd-timeout", 30*time.Second, "how long the crowd may take to get its first frames")
+	fs.IntVar(&cfg.idle, "idle", 0, "before the subscribers, connect `K` idle sessions (nothing subscribed) and report the server's RSS per session")
+	fs.DurationVar(&cfg.idleHold, "idle-hold", time.Minute, "how long --idle holds the sessions, sampling the server's RSS for growth")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,27 +141,75 @@ func runBench(ctx context.Context, args []string) error {
 	if cfg.tr.bitrate, err = parseBytes(*bitrate); err != nil {
 		return fmt.Errorf("--bitrate: %w", err)
 	}
+	if cfg.tr.profile != "data" && cfg.tr.profile != "video" {
+		return fmt.Errorf("--profile %q: want data or video", cfg.tr.profile)
+	}
 	if cfg.tr.frameSize < benchHeader {
 		return fmt.Errorf("--frame-size must be at least %d", benchHeader)
 	}
 	if cfg.subscribers < 1 || cfg.tr.groupFrames < 1 || cfg.runs < 1 {
 		return errors.New("--subscribers, --group-frames and --runs must be positive")
 	}
+	if cfg.crowd < 0 || cfg.idle < 0 {
+		return errors.New("--crowd and --idle must not be negative")
+	}
 	if cfg.transport != "quic" && cfg.transport != "webtransport" && cfg.transport != "websocket" {
 		return fmt.Errorf("--transport %q: want quic, webtransport or websocket", cfg.transport)
 	}
-	fmt.Fprintf(os.Stderr, "moq bench: %d subscribers, %d B/s each, %d-byte frames (%.0f frames/s), %d frames per group, warm-up %v, %v measured\n",
-		cfg.subscribers, cfg.tr.bitrate, cfg.tr.frameSize, float64(cfg.tr.bitrate)/float64(cfg.tr.frameSize), cfg.tr.groupFrames, cfg.warmup, cfg.duration)
+	if *capacity && (cfg.crowd > 0 || cfg.idle > 0) {
+		return errors.New("--capacity measures the fan-out alone: run --crowd and --idle separately")
+	}
+	if *baseline && *compare {
+		return errors.New("--baseline and --compare exclude each other")
+	}
+	fmt.Fprintf(os.Stderr, "moq bench: %d subscribers, %s (%.0f B/s per subscriber), warm-up %v, %v measured\n",
+		cfg.subscribers, cfg.tr.describe(), cfg.tr.bytesPerSec(), cfg.warmup, cfg.duration)
+	if cfg.crowd > 0 {
+		fmt.Fprintf(os.Stderr, "moq bench: then a crowd of %d subscribers dialing at once\n", cfg.crowd)
+	}
+	if cfg.idle > 0 {
+		fmt.Fprintf(os.Stderr, "moq bench: first %d idle sessions held %v\n", cfg.idle, cfg.idleHold)
+	}
 
-	var res *benchResult
+	modes := []string{"relay"}
 	switch {
 	case *compare:
-		both, err := benchModes(ctx, cfg, "baseline", "relay")
+		modes = []string{"baseline", "relay"}
+	case *baseline:
+		modes = []string{"baseline"}
+	}
+	var rs []*benchResult
+	if *capacity {
+		probe := func(mode string, n int) (*benchResult, error) {
+			c := cfg
+			c.subscribers = n
+			r, err := benchModes(ctx, c, mode)
+			if err != nil {
+				return nil, err
+			}
+			return r[0], nil
+		}
+		fmt.Fprintf(os.Stderr, "moq bench: capacity search of %s: p99 <= %v, N from %d doubling (at most %d), then bisection to %.0f%% or %d subscribers, within %v\n",
+			strings.Join(modes, " and "), cc.p99, cc.start, cc.max, cc.resPct, cc.resAbs, cc.budget)
+		reports, best, err := runCapacity(ctx, modes, cc, probe, time.Now, os.Stderr)
 		if err != nil {
 			return err
 		}
-		base := both[0]
-		res = both[1]
+		for i := range modes {
+			if best[i] == nil { // no probe gave a result
+				best[i] = &benchResult{Mode: modes[i], Transport: cfg.transport, Profile: cfg.tr.profile}
+			}
+			best[i].Capacity = reports[i]
+		}
+		rs = best
+	} else {
+		if rs, err = benchModes(ctx, cfg, modes...); err != nil {
+			return err
+		}
+	}
+	res := rs[len(rs)-1]
+	if len(rs) == 2 {
+		base := rs[0]
 		res.Baseline = base
 		if base.ServerCPU > 0 {
 			res.CPURatio = res.ServerCPU / base.ServerCPU
@@ -120,19 +217,11 @@ func runBench(ctx context.Context, args []string) error {
 		if base.LatencyP99 > 0 {
 			res.P99Ratio = res.LatencyP99 / base.LatencyP99
 		}
-		printTable(os.Stdout, base, res)
-	default:
-		mode := "relay"
-		if *baseline {
-			mode = "baseline"
+		if base.Capacity != nil && res.Capacity != nil && base.Capacity.Capacity > 0 {
+			res.CapacityRatio = float64(res.Capacity.Capacity) / float64(base.Capacity.Capacity)
 		}
-		rs, err := benchModes(ctx, cfg, mode)
-		if err != nil {
-			return err
-		}
-		res = rs[0]
-		printTable(os.Stdout, res)
 	}
+	printTable(os.Stdout, rs...)
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil
@@ -163,7 +252,7 @@ func benchModes(ctx context.Context, cfg benchConfig, modes ...string) ([]*bench
 			if r.Disturbed {
 				discarded[i]++
 				if retries--; retries < 0 {
-					return nil, fmt.Errorf("too many runs disturbed by other CPU load; run on a quiet machine")
+					return nil, errDisturbed
 				}
 				continue
 			}
@@ -205,10 +294,36 @@ func medianResult(rs []*benchResult) *benchResult {
 	m.OtherCPU = med(func(r *benchResult) float64 { return r.OtherCPU })
 	m.GroupsDropped = int64(med(func(r *benchResult) float64 { return float64(r.GroupsDropped) }))
 	m.MaxDropped = int64(med(func(r *benchResult) float64 { return float64(r.MaxDropped) }))
+	m.Connected = int(med(func(r *benchResult) float64 { return float64(r.Connected) }))
+	m.Tracks = slices.Clone(rs[0].Tracks)
+	for t := range m.Tracks {
+		tr := func(r *benchResult) *trackResult { return &r.Tracks[t] }
+		m.Tracks[t].KeptUp = int(med(func(r *benchResult) float64 { return float64(tr(r).KeptUp) }))
+		m.Tracks[t].Offered = int64(med(func(r *benchResult) float64 { return float64(tr(r).Offered) }))
+		m.Tracks[t].FramesPerSec = med(func(r *benchResult) float64 { return tr(r).FramesPerSec })
+		m.Tracks[t].LatencyP50 = med(func(r *benchResult) float64 { return tr(r).LatencyP50 })
+		m.Tracks[t].LatencyP99 = med(func(r *benchResult) float64 { return tr(r).LatencyP99 })
+		m.Tracks[t].LatencyMax = med(func(r *benchResult) float64 { return tr(r).LatencyMax })
+	}
+	// The crowd's and the idle sessions' reports are those of the run with
+	// the median figure.
+	if m.Crowd != nil {
+		m.Crowd = medianRun(rs, func(r *benchResult) float64 { return r.Crowd.FirstP99 }).Crowd
+	}
+	if m.Idle != nil {
+		m.Idle = medianRun(rs, func(r *benchResult) float64 { return r.Idle.PerSessionKB }).Idle
+	}
 	for _, r := range rs {
 		m.MinMax = append(m.MinMax, [2]float64{r.ServerCPU, r.LatencyP99})
 	}
 	return &m
+}
+
+// medianRun returns the run with the median of f.
+func medianRun(rs []*benchResult, f func(*benchResult) float64) *benchResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b *benchResult) int { return cmp.Compare(f(a), f(b)) })
+	return s[len(s)/2]
 }
 
 // benchOnce starts the server (unless --url) and the clients, measures the
@@ -227,7 +342,7 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.url, "moqt://"), "https://"), "/")
 	serverPID := cfg.relayPID
 	if cfg.url == "" || mode == "baseline" {
-		sargs := append([]string{"bench-server", "--mode", mode}, cfg.tr.args()...)
+		sargs := []string{"bench-server", "--mode", mode}
 		if cfg.cpuProfile != "" {
 			sargs = append(sargs, "--cpuprofile", cfg.cpuProfile+"."+mode)
 		}
@@ -260,7 +375,9 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	}
 	cargs := append([]string{"bench-clients", "--mode", mode, "--addr", addr, "--transport", cfg.transport,
 		"--subscribers", strconv.Itoa(cfg.subscribers), "--warmup", cfg.warmup.String(), "--duration", cfg.duration.String(),
-		"--max-latency", cfg.maxLatency.String()}, cfg.tr.args()...)
+		"--max-latency", cfg.maxLatency.String(),
+		"--crowd", strconv.Itoa(cfg.crowd), "--crowd-timeout", cfg.crowdTimeout.String(),
+		"--idle", strconv.Itoa(cfg.idle), "--idle-hold", cfg.idleHold.String()}, cfg.tr.args()...)
 	if cfg.cpuProfile != "" {
 		cargs = append(cargs, "--cpuprofile", cfg.cpuProfile+".clients."+mode)
 	}
@@ -280,10 +397,40 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		cli0, cli1     float64
 		rssMB          float64
 		sawStart, sawE bool
+		crowdCPU0      float64
+		crowdCPU       float64
+		crowdT0        time.Time
+		crowdSecs      float64
+		crowdRSS       float64
+		idle           *idleResult
 	)
+	if cfg.idle > 0 {
+		idle = &idleResult{Sessions: cfg.idle}
+	}
+	var idleT0 time.Time
 	sc := bufio.NewScanner(errPipe)
 	for sc.Scan() {
 		switch line := sc.Text(); line {
+		case "IDLE_BEFORE":
+			idle.RSSBeforeMB = procRSS(serverPID)
+		case "IDLE_AFTER":
+			idleT0 = time.Now()
+			idle.RSSAfterMB = procRSS(serverPID)
+			idle.SamplesMB = append(idle.SamplesMB, idle.RSSAfterMB)
+		case "IDLE_SAMPLE", "IDLE_END":
+			v := procRSS(serverPID)
+			idle.SamplesMB = append(idle.SamplesMB, v)
+			if line == "IDLE_END" {
+				idle.RSSEndMB = v
+				idle.HoldS = time.Since(idleT0).Seconds()
+			}
+		case "CROWD_START":
+			crowdT0 = time.Now()
+			crowdCPU0 = procCPU(serverPID)
+		case "CROWD_END":
+			crowdSecs = time.Since(crowdT0).Seconds()
+			crowdCPU = procCPU(serverPID) - crowdCPU0
+			crowdRSS = procRSS(serverPID)
 		case "MEASURE_START":
 			start, sawStart = time.Now(), true
 			cpu0, cli0, self0 = procCPU(serverPID), procCPU(clientPID), procCPU(os.Getpid())
@@ -323,6 +470,25 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		Pinned:        cfg.pin,
 		GroupsDropped: cr.GroupsDropped,
 		MaxDropped:    cr.MaxDropped,
+		Profile:       cfg.tr.profile,
+		Connected:     cr.Connected,
+		Tracks:        cr.Tracks,
+		Crowd:         cr.Crowd,
+	}
+	if r.Crowd != nil && serverPID > 0 && crowdSecs > 0 {
+		r.Crowd.ServerCPU = crowdCPU / crowdSecs
+		r.Crowd.ServerRSS = crowdRSS
+	}
+	if idle != nil && serverPID > 0 {
+		idle.Connected = cr.IdleConnected
+		if idle.Connected > 0 {
+			idle.PerSessionKB = (idle.RSSAfterMB - idle.RSSBeforeMB) * 1024 / float64(idle.Connected)
+		}
+		for _, v := range idle.SamplesMB {
+			idle.RSSMaxMB = max(idle.RSSMaxMB, v)
+		}
+		idle.GrowthMB = idle.RSSEndMB - idle.RSSAfterMB
+		r.Idle = idle
 	}
 	if mode == "baseline" {
 		r.Transport = "quic"
@@ -338,7 +504,7 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		ours = (cli1 - cli0) + (self1 - self0)
 	}
 	r.OtherCPU = max(0, (busy-ours)/secs)
-	r.Disturbed = r.OtherCPU > 0.15
+	r.Disturbed = r.OtherCPU > cfg.otherLoad
 	return r, nil
 }
 
@@ -351,6 +517,53 @@ func printTable(w io.Writer, rs ...*benchResult) {
 	}
 	if len(rs) == 2 && rs[0].ServerCPU > 0 && rs[0].LatencyP99 > 0 {
 		fmt.Fprintf(w, "relay/baseline: CPU %.2fx, p99 latency %.2fx\n", rs[1].ServerCPU/rs[0].ServerCPU, rs[1].LatencyP99/rs[0].LatencyP99)
+	}
+	if len(rs) > 0 && len(rs[0].Tracks) > 1 {
+		fmt.Fprintf(w, "\n%-9s %-8s %8s %10s %8s %8s %8s\n", "mode", "track", "kept_up", "frames/s", "p50 ms", "p99 ms", "max ms")
+		for _, r := range rs {
+			for _, t := range r.Tracks {
+				fmt.Fprintf(w, "%-9s %-8s %8d %10.0f %8.2f %8.2f %8.2f\n", r.Mode, t.Name, t.KeptUp, t.FramesPerSec, t.LatencyP50, t.LatencyP99, t.LatencyMax)
+			}
+		}
+	}
+	if len(rs) > 0 && rs[0].Crowd != nil {
+		fmt.Fprintf(w, "\ncrowd: dial to first frame (the baseline: its first bytes); the --subscribers' latency before and during the arrival\n")
+		fmt.Fprintf(w, "%-9s %6s %6s %6s %9s %9s %9s %9s %9s %8s %8s %8s %8s %9s\n",
+			"mode", "crowd", "conn", "first", "conn p99", "first p50", "first p99", "first max", "arrival", "p50 bef", "p99 bef", "p50 dur", "p99 dur", "srv cores")
+		for _, r := range rs {
+			c := r.Crowd
+			fmt.Fprintf(w, "%-9s %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.0f %8.2f %8.2f %8.2f %8.2f %9.3f\n",
+				r.Mode, c.N, c.Connected, c.Received, c.ConnectP99, c.FirstP50, c.FirstP99, c.FirstMax, c.ArrivalMs, c.BeforeP50, c.BeforeP99, c.DuringP50, c.DuringP99, c.ServerCPU)
+		}
+	}
+	if len(rs) > 0 && rs[0].Idle != nil {
+		fmt.Fprintf(w, "\nidle sessions: server RSS before, after connecting, per session, and its growth over the hold\n")
+		fmt.Fprintf(w, "%-9s %8s %9s %9s %9s %9s %9s %8s\n", "mode", "sessions", "before MB", "after MB", "KB/sess", "end MB", "growth MB", "hold s")
+		for _, r := range rs {
+			i := r.Idle
+			fmt.Fprintf(w, "%-9s %8d %9.1f %9.1f %9.1f %9.1f %9.2f %8.0f\n", r.Mode, i.Connected, i.RSSBeforeMB, i.RSSAfterMB, i.PerSessionKB, i.RSSEndMB, i.GrowthMB, i.HoldS)
+		}
+	}
+	if len(rs) > 0 && rs[0].Capacity != nil {
+		fmt.Fprintf(w, "\ncapacity: largest N with every subscriber kept up and p99 <= %.0f ms\n", rs[0].Capacity.P99BoundMs)
+		for _, r := range rs {
+			c := r.Capacity
+			state := "complete"
+			if !c.Complete {
+				state = "INCOMPLETE"
+			}
+			ff := "none"
+			if c.FirstFail > 0 {
+				ff = strconv.Itoa(c.FirstFail)
+			}
+			fmt.Fprintf(w, "%-9s capacity %d (first fail %s), %d probes, %s: %s\n", r.Mode, c.Capacity, ff, len(c.Probes), state, c.Reason)
+			for _, p := range c.Probes {
+				fmt.Fprintf(w, "%-9s   N=%-5d %-4s %s\n", "", p.N, map[bool]string{true: "pass", false: "FAIL"}[p.Pass], p.Why)
+			}
+		}
+		if len(rs) == 2 && rs[0].Capacity.Capacity > 0 {
+			fmt.Fprintf(w, "relay/baseline capacity: %.2fx\n", float64(rs[1].Capacity.Capacity)/float64(rs[0].Capacity.Capacity))
+		}
 	}
 }
 

@@ -20,10 +20,12 @@ import (
 )
 
 // baselineALPN is the ALPN of the baseline server's subscribers: raw QUIC,
-// no MoQ. baselinePubALPN is its publisher's.
+// no MoQ. baselinePubALPN is its publisher's; baselineIdleALPN that of
+// idle connections (--idle), which it holds and sends nothing.
 const (
-	baselineALPN    = "gomoq-bench-baseline"
-	baselinePubALPN = "gomoq-bench-baseline-pub"
+	baselineALPN     = "gomoq-bench-baseline"
+	baselinePubALPN  = "gomoq-bench-baseline-pub"
+	baselineIdleALPN = "gomoq-bench-baseline-idle"
 )
 
 // runBenchServer is the server process of `moq bench`: the relay, or the
@@ -34,10 +36,6 @@ func runBenchServer(ctx context.Context, args []string) error {
 	mode := fs.String("mode", "relay", "relay or baseline")
 	listen := fs.String("listen", "127.0.0.1:0", "UDP address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to `file`")
-	var tr traffic
-	fs.IntVar(&tr.bitrate, "bitrate", 1_000_000, "bytes per second")
-	fs.IntVar(&tr.frameSize, "frame-size", 1000, "bytes per frame")
-	fs.IntVar(&tr.groupFrames, "group-frames", 30, "frames per group")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +49,7 @@ func runBenchServer(ctx context.Context, args []string) error {
 	}
 	defer stopProfile()
 	if *mode == "baseline" {
-		return serveBaseline(ctx, *listen, cert.TLS, tr)
+		return serveBaseline(ctx, *listen, cert.TLS)
 	}
 	r := relay.New(relay.Options{Logger: slog.New(slog.DiscardHandler)})
 	defer r.Close()
@@ -92,31 +90,40 @@ func runBenchServer(ctx context.Context, args []string) error {
 
 // serveBaseline is the ceiling the relay is compared with: a plain quic-go
 // forwarder. The publisher (in the clients process, as the relay's) sends
-// the track to it over QUIC, one uni stream per group, each frame a varint
+// its tracks to it over QUIC, one uni stream per group, each frame a varint
 // length and the payload; it writes every frame to each subscriber
-// connection, one uni stream per group, one writer goroutine per
-// connection. So both pay for ingest and fan-out, and the ratio measures
-// what MoQ and the relay add.
-func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr traffic) error {
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{baselineALPN, baselinePubALPN}}
+// connection, mirroring the publisher's streams (one uni stream per group),
+// one writer goroutine per connection. So both pay for ingest and fan-out,
+// and the ratio measures what MoQ and the relay add. A connection that
+// joins in the middle of a group gets the rest of that group on a new
+// stream, from the next frame on.
+func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) error {
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{baselineALPN, baselinePubALPN, baselineIdleALPN}}
 	ln, err := quic.ListenAddr(listen, tc, &quic.Config{})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("ADDR %s\n", ln.Addr())
+	// fwdItem is one frame of the publisher's stream key (p nil: the
+	// stream ended).
+	type fwdItem struct {
+		key uint64
+		p   []byte
+	}
 	var (
-		mu    sync.Mutex
-		conns = map[chan []byte]struct{}{}
+		mu      sync.Mutex
+		conns   = map[chan fwdItem]struct{}{}
+		nextKey uint64
 	)
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
-	forward := func(p []byte) {
+	forward := func(it fwdItem) {
 		mu.Lock()
 		for ch := range conns {
 			select {
-			case ch <- p:
+			case ch <- it:
 			default: // this connection is behind: the frame is lost for it
 			}
 		}
@@ -128,7 +135,12 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			key := nextKey
+			nextKey++
+			mu.Unlock()
 			go func() {
+				defer forward(fwdItem{key: key})
 				br := bufio.NewReader(str)
 				for {
 					n, err := quicvarint.Read(br)
@@ -139,7 +151,7 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 					if _, err := io.ReadFull(br, p); err != nil {
 						return
 					}
-					forward(p)
+					forward(fwdItem{key: key, p: p})
 				}
 			}()
 		}
@@ -149,11 +161,14 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 		if err != nil {
 			return nil
 		}
-		if conn.ConnectionState().Protocol == baselinePubALPN {
+		switch conn.ConnectionState().Protocol {
+		case baselinePubALPN:
 			go ingest(conn)
 			continue
+		case baselineIdleALPN:
+			continue // held until the peer closes it
 		}
-		ch := make(chan []byte, 4096)
+		ch := make(chan fwdItem, 4096)
 		mu.Lock()
 		conns[ch] = struct{}{}
 		mu.Unlock()
@@ -163,29 +178,34 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate, tr 
 				delete(conns, ch)
 				mu.Unlock()
 			}()
-			var str quic.SendStream
+			streams := map[uint64]quic.SendStream{}
 			var buf []byte
-			n := 0
 			for {
-				var p []byte
+				var it fwdItem
 				select {
-				case p = <-ch:
+				case it = <-ch:
 				case <-conn.Context().Done():
 					return
 				}
-				if n%tr.groupFrames == 0 {
+				str := streams[it.key]
+				if it.p == nil {
 					if str != nil {
 						str.Close()
+						delete(streams, it.key)
 					}
+					continue
+				}
+				if str == nil {
+					var err error
 					if str, err = conn.OpenUniStreamSync(conn.Context()); err != nil {
 						return
 					}
+					streams[it.key] = str
 				}
-				n++
 				// One Write per frame, as gomoq's GroupWriter does for
 				// small frames, so header and payload share a packet.
-				buf = quicvarint.Append(buf[:0], uint64(len(p)))
-				buf = append(buf, p...)
+				buf = quicvarint.Append(buf[:0], uint64(len(it.p)))
+				buf = append(buf, it.p...)
 				if _, err := str.Write(buf); err != nil {
 					return
 				}
