@@ -162,8 +162,12 @@ func runBench(ctx context.Context, args []string) error {
 	if *baseline && *compare {
 		return errors.New("--baseline and --compare exclude each other")
 	}
-	fmt.Fprintf(os.Stderr, "moq bench: %d subscribers, %s (%.0f B/s per subscriber), warm-up %v, %v measured\n",
-		cfg.subscribers, cfg.tr.describe(), cfg.tr.bytesPerSec(), cfg.warmup, cfg.duration)
+	subs := strconv.Itoa(cfg.subscribers)
+	if *capacity {
+		subs = "N"
+	}
+	fmt.Fprintf(os.Stderr, "moq bench: %s subscribers, %s (%.0f B/s per subscriber), warm-up %v, %v measured\n",
+		subs, cfg.tr.describe(), cfg.tr.bytesPerSec(), cfg.warmup, cfg.duration)
 	if cfg.crowd > 0 {
 		fmt.Fprintf(os.Stderr, "moq bench: then a crowd of %d subscribers dialing at once\n", cfg.crowd)
 	}
@@ -211,11 +215,14 @@ func runBench(ctx context.Context, args []string) error {
 	if len(rs) == 2 {
 		base := rs[0]
 		res.Baseline = base
-		if base.ServerCPU > 0 {
-			res.CPURatio = res.ServerCPU / base.ServerCPU
-		}
-		if base.LatencyP99 > 0 {
-			res.P99Ratio = res.LatencyP99 / base.LatencyP99
+		// Under --capacity the two results may be at different N's.
+		if base.Subscribers == res.Subscribers {
+			if base.ServerCPU > 0 {
+				res.CPURatio = res.ServerCPU / base.ServerCPU
+			}
+			if base.LatencyP99 > 0 {
+				res.P99Ratio = res.LatencyP99 / base.LatencyP99
+			}
 		}
 		if base.Capacity != nil && res.Capacity != nil && base.Capacity.Capacity > 0 {
 			res.CapacityRatio = float64(res.Capacity.Capacity) / float64(base.Capacity.Capacity)
@@ -299,6 +306,7 @@ func medianResult(rs []*benchResult) *benchResult {
 	for t := range m.Tracks {
 		tr := func(r *benchResult) *trackResult { return &r.Tracks[t] }
 		m.Tracks[t].KeptUp = int(med(func(r *benchResult) float64 { return float64(tr(r).KeptUp) }))
+		m.Tracks[t].Receiving = int(med(func(r *benchResult) float64 { return float64(tr(r).Receiving) }))
 		m.Tracks[t].Offered = int64(med(func(r *benchResult) float64 { return float64(tr(r).Offered) }))
 		m.Tracks[t].FramesPerSec = med(func(r *benchResult) float64 { return tr(r).FramesPerSec })
 		m.Tracks[t].LatencyP50 = med(func(r *benchResult) float64 { return tr(r).LatencyP50 })
@@ -515,7 +523,7 @@ func printTable(w io.Writer, rs ...*benchResult) {
 		fmt.Fprintf(w, "%-9s %-12s %6d %8d %10.2f %10.0f %8.2f %8.2f %8.2f %9.3f %8.1f %8d\n",
 			r.Mode, r.Transport, r.Subscribers, r.KeptUp, r.DeliveredMBs, r.FramesPerSec, r.LatencyP50, r.LatencyP99, r.LatencyMax, r.ServerCPU, r.ServerRSS, r.GroupsDropped)
 	}
-	if len(rs) == 2 && rs[0].ServerCPU > 0 && rs[0].LatencyP99 > 0 {
+	if len(rs) == 2 && rs[0].ServerCPU > 0 && rs[0].LatencyP99 > 0 && rs[0].Subscribers == rs[1].Subscribers {
 		fmt.Fprintf(w, "relay/baseline: CPU %.2fx, p99 latency %.2fx\n", rs[1].ServerCPU/rs[0].ServerCPU, rs[1].LatencyP99/rs[0].LatencyP99)
 	}
 	if len(rs) > 0 && len(rs[0].Tracks) > 1 {

@@ -233,6 +233,7 @@ type clientResult struct {
 type trackResult struct {
 	Name         string  `json:"name"`
 	KeptUp       int     `json:"kept_up"`
+	Receiving    int     `json:"receiving"` // subscribers that received any of its frames in the window
 	Offered      int64   `json:"offered_frames"`
 	FramesPerSec float64 `json:"frames_per_sec"`
 	LatencyP50   float64 `json:"latency_p50_ms"`
@@ -327,6 +328,9 @@ func summarize(recs []*recorder, shapes []trackShape, d time.Duration) clientRes
 			ratio := 0.0
 			if offered[t] > 0 {
 				ratio = float64(tr.frames) / float64(offered[t])
+			}
+			if tr.frames > 0 {
+				res.Tracks[t].Receiving++
 			}
 			if ratio >= 0.99 {
 				res.Tracks[t].KeptUp++
