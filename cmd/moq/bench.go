@@ -536,12 +536,12 @@ func printTable(w io.Writer, rs ...*benchResult) {
 	}
 	if len(rs) > 0 && rs[0].Crowd != nil {
 		fmt.Fprintf(w, "\ncrowd: dial to first frame (the baseline: its first bytes); the --subscribers' latency before and during the arrival\n")
-		fmt.Fprintf(w, "%-9s %6s %6s %6s %9s %9s %9s %9s %9s %8s %8s %8s %8s %9s\n",
-			"mode", "crowd", "conn", "first", "conn p99", "first p50", "first p99", "first max", "arrival", "p50 bef", "p99 bef", "p50 dur", "p99 dur", "srv cores")
+		fmt.Fprintf(w, "%-9s %6s %6s %6s %6s %9s %9s %9s %9s %9s %8s %8s %8s %8s %9s\n",
+			"mode", "crowd", "conn", "first", "closed", "conn p99", "first p50", "first p99", "first max", "arrival", "p50 bef", "p99 bef", "p50 dur", "p99 dur", "srv cores")
 		for _, r := range rs {
 			c := r.Crowd
-			fmt.Fprintf(w, "%-9s %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.0f %8.2f %8.2f %8.2f %8.2f %9.3f\n",
-				r.Mode, c.N, c.Connected, c.Received, c.ConnectP99, c.FirstP50, c.FirstP99, c.FirstMax, c.ArrivalMs, c.BeforeP50, c.BeforeP99, c.DuringP50, c.DuringP99, c.ServerCPU)
+			fmt.Fprintf(w, "%-9s %6d %6d %6d %6d %9.1f %9.1f %9.1f %9.1f %9.0f %8.2f %8.2f %8.2f %8.2f %9.3f\n",
+				r.Mode, c.N, c.Connected, c.Received, c.Closed, c.ConnectP99, c.FirstP50, c.FirstP99, c.FirstMax, c.ArrivalMs, c.BeforeP50, c.BeforeP99, c.DuringP50, c.DuringP99, c.ServerCPU)
 		}
 	}
 	if len(rs) > 0 && rs[0].Idle != nil {

@@ -261,30 +261,30 @@ func (c *benchClients) baselinePublisher() error {
 
 // subscribe connects one subscriber reading every track into rec: a MoQ
 // session subscribed to each track (relay), or a raw QUIC connection
-// (baseline).
-func (c *benchClients) subscribe(rec *recorder) error {
+// (baseline). done is closed when the session or connection ends.
+func (c *benchClients) subscribe(rec *recorder) (done <-chan struct{}, err error) {
 	if c.mode == "baseline" {
 		conn, err := quic.DialAddr(c.ctx, c.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{baselineALPN}}, &quic.Config{})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		context.AfterFunc(c.ctx, func() { conn.CloseWithError(0, "") })
 		c.wg.Go(func() { readBaseline(c.ctx, conn, rec) })
-		return nil
+		return conn.Context().Done(), nil
 	}
 	sess, err := c.client.Dial(c.ctx, c.url(), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range c.shapes {
 		trk, err := sess.Subscribe(context.Background(), "/bench", moqt.TrackName(s.name), &moqt.TrackConfig{MaxLatency: c.maxLatency})
 		if err != nil {
 			sess.Terminate(moqt.NoError, "")
-			return err
+			return nil, err
 		}
 		c.wg.Go(func() { readTrack(c.ctx, trk, rec) })
 	}
-	return nil
+	return sess.Context().Done(), nil
 }
 
 // subscribeAll connects the subscribers, 16 at a time.
@@ -300,7 +300,7 @@ func (c *benchClients) subscribeAll(recs []*recorder) (int, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			err := c.subscribe(rec)
+			_, err := c.subscribe(rec)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -332,6 +332,9 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 	dialAt := make([]time.Time, n)
 	connect := make([]time.Duration, n)
 	failed := make([]atomic.Bool, n)
+	done := make([]<-chan struct{}, n)
+	up := make([]atomic.Bool, n)     // connected; done[i] is set
+	closed := make([]atomic.Bool, n) // ended before its first frame
 	for i := range crecs {
 		crecs[i] = &recorder{}
 	}
@@ -350,8 +353,12 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 			ready.Done()
 			<-release
 			dialAt[i] = time.Now()
-			err := c.subscribe(crecs[i])
+			d, err := c.subscribe(crecs[i])
 			connect[i] = time.Since(dialAt[i])
+			if err == nil {
+				done[i] = d
+				up[i].Store(true)
+			}
 			if err != nil {
 				dialErrs.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
@@ -365,9 +372,20 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 	for {
 		pending := 0
 		for i, r := range crecs {
-			if r.first.Load() == 0 && !failed[i].Load() {
-				pending++
+			if r.first.Load() != 0 || failed[i].Load() || closed[i].Load() {
+				continue
 			}
+			if up[i].Load() {
+				select {
+				case <-done[i]: // refused or closed by the server
+					if r.first.Load() == 0 {
+						closed[i].Store(true)
+						continue
+					}
+				default:
+				}
+			}
+			pending++
 		}
 		if pending == 0 || time.Now().After(deadline) {
 			res.TimedOut = pending
@@ -392,6 +410,10 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 			continue
 		}
 		res.Connected++
+		if closed[i].Load() {
+			res.Closed++
+			continue
+		}
 		conn = append(conn, connect[i])
 		if f := r.first.Load(); f != 0 {
 			res.Received++
@@ -399,6 +421,9 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 		}
 	}
 	res.DialErrors = int(dialErrs.Load())
+	if res.Closed > 0 {
+		fmt.Fprintf(os.Stderr, "moq bench: crowd: %d connections were closed by the server before their first frame (quic-go refuses a handshaken connection when its accept queue of 32 is full)\n", res.Closed)
+	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(os.Stderr, "moq bench: crowd: %d of %d failed to connect; first error: %v\n", res.DialErrors, n, e)
 	}

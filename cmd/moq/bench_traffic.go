@@ -264,9 +264,10 @@ type crowdResult struct {
 	DuringP50  float64 `json:"subscribers_p50_during_ms"`
 	DuringP99  float64 `json:"subscribers_p99_during_ms"`
 	DuringMax  float64 `json:"subscribers_max_during_ms"`
-	ServerCPU  float64 `json:"server_cpu_cores_during"` // filled by the parent
-	ServerRSS  float64 `json:"server_rss_mb_after"`     // filled by the parent
-	TimedOut   int     `json:"timed_out"`
+	ServerCPU  float64 `json:"server_cpu_cores_during"`   // filled by the parent
+	ServerRSS  float64 `json:"server_rss_mb_after"`       // filled by the parent
+	TimedOut   int     `json:"timed_out"`                 // connected, no frame before --crowd-timeout
+	Closed     int     `json:"closed_before_first_frame"` // connected, then closed by the server (quic-go refuses connections its full accept queue cannot take)
 	DialErrors int     `json:"dial_errors"`
 }
 
