@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/gomoq/gomoq/internal/selfsign"
@@ -107,8 +108,9 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 	// fwdItem is one frame of the publisher's stream key (p nil: the
 	// stream ended).
 	type fwdItem struct {
-		key uint64
-		p   []byte
+		key   uint64
+		track uint8 // the bench header's track number
+		p     []byte
 	}
 	var (
 		mu      sync.Mutex
@@ -140,7 +142,8 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 			nextKey++
 			mu.Unlock()
 			go func() {
-				defer forward(fwdItem{key: key})
+				var track uint8
+				defer func() { forward(fwdItem{key: key, track: track}) }()
 				br := bufio.NewReader(str)
 				for {
 					n, err := quicvarint.Read(br)
@@ -151,7 +154,10 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 					if _, err := io.ReadFull(br, p); err != nil {
 						return
 					}
-					forward(fwdItem{key: key, p: p})
+					if len(p) >= benchHeader && p[8] < maxTracks {
+						track = p[8]
+					}
+					forward(fwdItem{key: key, track: track, p: p})
 				}
 			}()
 		}
@@ -178,7 +184,7 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 				delete(conns, ch)
 				mu.Unlock()
 			}()
-			streams := map[uint64]quic.SendStream{}
+			st := newFwdStreams(func() (quic.SendStream, error) { return conn.OpenUniStreamSync(conn.Context()) })
 			var buf []byte
 			for {
 				var it fwdItem
@@ -187,20 +193,16 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 				case <-conn.Context().Done():
 					return
 				}
-				str := streams[it.key]
 				if it.p == nil {
-					if str != nil {
-						str.Close()
-						delete(streams, it.key)
-					}
+					st.end(it.track, it.key)
 					continue
 				}
+				str, err := st.stream(it.track, it.key)
+				if err != nil {
+					return
+				}
 				if str == nil {
-					var err error
-					if str, err = conn.OpenUniStreamSync(conn.Context()); err != nil {
-						return
-					}
-					streams[it.key] = str
+					continue
 				}
 				// One Write per frame, as gomoq's GroupWriter does for
 				// small frames, so header and payload share a packet.
@@ -211,5 +213,64 @@ func serveBaseline(ctx context.Context, listen string, cert tls.Certificate) err
 				}
 			}
 		}()
+	}
+}
+
+// fwdStreams is the baseline forwarder's table of the streams one
+// connection is sent, by the publisher's stream key: open, or nil once
+// closed (a late frame of a closed stream is dropped). A stream's end may
+// have been dropped for a connection that was behind, so at most
+// fwdMaxOpen streams of each track stay open (the oldest is closed), and
+// only the last fwdKeep closed keys are remembered: a connection never
+// exhausts its peer's stream limit.
+type fwdStreams struct {
+	openStream func() (quic.SendStream, error)
+	streams    map[uint64]quic.SendStream
+	open       [maxTracks][]uint64 // open keys per track, oldest first
+	closed     []uint64            // closed keys, oldest first
+}
+
+const fwdMaxOpen, fwdKeep = 4, 256
+
+func newFwdStreams(open func() (quic.SendStream, error)) *fwdStreams {
+	return &fwdStreams{openStream: open, streams: map[uint64]quic.SendStream{}}
+}
+
+// stream returns the stream to write key's frame on, opening it on its
+// first frame; nil if key was closed (the frame is late).
+func (f *fwdStreams) stream(track uint8, key uint64) (quic.SendStream, error) {
+	str, seen := f.streams[key]
+	if seen {
+		return str, nil
+	}
+	str, err := f.openStream()
+	if err != nil {
+		return nil, err
+	}
+	f.streams[key] = str
+	f.open[track] = append(f.open[track], key)
+	if len(f.open[track]) > fwdMaxOpen {
+		oldest := slices.Min(f.open[track])
+		f.end(track, oldest)
+		if oldest == key { // a late stream, older than all
+			return nil, nil
+		}
+	}
+	return str, nil
+}
+
+// end closes key's stream (the publisher's stream ended).
+func (f *fwdStreams) end(track uint8, key uint64) {
+	if str := f.streams[key]; str != nil {
+		str.Close()
+		f.open[track] = slices.DeleteFunc(f.open[track], func(x uint64) bool { return x == key })
+	}
+	f.streams[key] = nil
+	f.closed = append(f.closed, key)
+	if len(f.closed) > fwdKeep {
+		if f.streams[f.closed[0]] == nil {
+			delete(f.streams, f.closed[0])
+		}
+		f.closed = f.closed[1:]
 	}
 }

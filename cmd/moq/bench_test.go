@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gomoq/gomoq/quic"
 )
 
 // runSearch drives a capSearch with pass(n) and returns the probes made.
@@ -263,5 +265,67 @@ func TestBenchCapacity(t *testing.T) {
 	}
 	if c.Probes[0].Pass != (c.Capacity == 1) || r.Subscribers != 1 {
 		t.Errorf("capacity %d, probe %+v, result at N=%d", c.Capacity, c.Probes[0], r.Subscribers)
+	}
+}
+
+// fakeSend is a quic.SendStream that records whether it was closed.
+type fakeSend struct {
+	quic.SendStream
+	closed bool
+}
+
+func (f *fakeSend) Close() error { f.closed = true; return nil }
+
+// TestFwdStreams: the baseline forwarder keeps a connection's streams
+// bounded when stream ends are lost (a connection behind), without
+// cutting a long group of one track short because another track opens
+// many streams.
+func TestFwdStreams(t *testing.T) {
+	var opened []*fakeSend
+	f := newFwdStreams(func() (quic.SendStream, error) {
+		s := &fakeSend{}
+		opened = append(opened, s)
+		return s, nil
+	})
+	video, _ := f.stream(0, 0)
+	// 1000 audio streams (track 1), every end lost.
+	for k := uint64(1); k <= 1000; k++ {
+		if s, _ := f.stream(1, k); s == nil {
+			t.Fatalf("audio %d: no stream", k)
+		}
+		if again, _ := f.stream(1, k); again != opened[len(opened)-1] {
+			t.Fatalf("audio %d: a second stream for the same key", k)
+		}
+	}
+	if video.(*fakeSend).closed {
+		t.Error("the video group was closed by audio streams")
+	}
+	if s, _ := f.stream(0, 0); s != video {
+		t.Error("the video group's stream changed")
+	}
+	open := 0
+	for _, s := range opened {
+		if !s.closed {
+			open++
+		}
+	}
+	if open > 1+fwdMaxOpen {
+		t.Errorf("%d streams open", open)
+	}
+	if len(f.streams) > 1+fwdMaxOpen+fwdKeep {
+		t.Errorf("%d keys remembered", len(f.streams))
+	}
+	// An end closes; a late frame of a closed stream is dropped.
+	f.end(0, 0)
+	if !video.(*fakeSend).closed {
+		t.Error("end did not close")
+	}
+	if s, _ := f.stream(0, 0); s != nil {
+		t.Error("a late frame reopened a closed stream")
+	}
+	// A late stream older than every open one of its track is not kept open.
+	n := len(opened)
+	if s, _ := f.stream(1, 500); s != nil || !opened[n].closed {
+		t.Errorf("late stream: %v, closed %v", s, opened[n].closed)
 	}
 }
