@@ -69,15 +69,17 @@ func runBenchClients(ctx context.Context, args []string) error {
 	context.AfterFunc(ctx, func() { c.client.Close() })
 	defer c.wg.Wait()
 	defer cancel()
+	// The idle sessions come first, onto a server with nothing else
+	// connected (and no traffic whose garbage would blur its RSS).
+	var res clientResult
+	if *idle > 0 {
+		res.IdleConnected = c.idlePhase(*idle, *idleSettle, *idleHold)
+	}
 	if err := c.publish(); err != nil {
 		return err
 	}
 	// Wait until the server knows the broadcast.
 	time.Sleep(200 * time.Millisecond)
-	var res clientResult
-	if *idle > 0 {
-		res.IdleConnected = c.idlePhase(*idle, *idleSettle, *idleHold)
-	}
 	recs := make([]*recorder, *n)
 	for i := range recs {
 		recs[i] = &recorder{}
@@ -439,7 +441,7 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 // ("IDLE_AFTER"), during ("IDLE_SAMPLE") and at the end of the hold
 // ("IDLE_END"). It closes them and returns how many connected.
 func (c *benchClients) idlePhase(k int, settle, hold time.Duration) int {
-	time.Sleep(time.Second) // let the server settle after the publisher's connection
+	time.Sleep(time.Second) // let the server settle after its start
 	fmt.Fprintln(os.Stderr, "IDLE_BEFORE")
 	time.Sleep(300 * time.Millisecond) // the parent reads the RSS
 	idleClient := &moqt.Client{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
