@@ -206,7 +206,12 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // group waits for it until it arrives or the publisher reports it dropped;
 // a peer that loses a group without saying so costs the reader at most the
 // subscription's latency bound (its MaxLatency, else the publisher's, else
-// Config.MaxLatency), after which the group is skipped (Stats().Skipped). A group that arrives after
+// Config.MaxLatency), after which the group is skipped (Stats().Skipped).
+// On IETF sessions, which report no drops, an ordered reader waits for a
+// missing group after the first at most that bound or
+// Config.LegacyEndGrace, whichever is shorter; one that arrives later is
+// still handed out (out of order, as on 03/04), not lost. On moq-lite-05 a
+// group that arrives after
 // an ordered reader moved past it is refused (Stats().Late), so groups are
 // always handed out in sequence order. The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
@@ -371,7 +376,8 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 	if !r.ordered || r.err != nil {
 		return false, false, time.Time{}
 	}
-	if r.sess.version >= wire.Lite05 {
+	ietfGap := r.sess.ietf.v != 0 && r.hasLast
+	if r.sess.version >= wire.Lite05 || ietfGap {
 		var expect uint64
 		switch {
 		case r.hasLast:
@@ -392,6 +398,13 @@ func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bo
 		}
 		if bound <= 0 {
 			bound = r.sess.config.maxLatency()
+		}
+		if ietfGap {
+			// IETF reports no drops: a group a publisher never sends
+			// would hold the reader for the whole bound. Our publishers
+			// open every group in order, and a transport that reorders
+			// them (webtransport-go) does so by far less than this.
+			bound = min(bound, r.sess.config.legacyEndGrace())
 		}
 		now := time.Now()
 		if r.gapSince.IsZero() {
