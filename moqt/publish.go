@@ -267,7 +267,7 @@ func (s *Session) serveTrackInfo(str quic.Stream, r *wire.Reader) {
 	m := wire.TrackInfo{
 		Priority:     info.Priority,
 		Ordered:      info.Ordered,
-		MaxLatencyMs: uint64(info.MaxLatency / time.Millisecond),
+		MaxLatencyMs: uint64(s.advertisedLatency(info) / time.Millisecond),
 		Timescale:    info.timescale(),
 	}
 	if _, err := str.Write(m.Append(nil, s.version)); err != nil {
@@ -275,6 +275,17 @@ func (s *Session) serveTrackInfo(str quic.Stream, r *wire.Reader) {
 	}
 	str.Close()
 	str.CancelRead(quic.StreamErrorCode(CancelledError))
+}
+
+// advertisedLatency is the latency bound told to subscribers: the track's,
+// else Config.MaxLatency, the bound its groups are dropped by when the
+// subscriber names none. Never 0, which @moq/net reads as "drop a group as
+// soon as a newer one arrives".
+func (s *Session) advertisedLatency(info TrackInfo) time.Duration {
+	if info.MaxLatency > 0 {
+		return info.MaxLatency
+	}
+	return s.config.maxLatency()
 }
 
 // serveSubscribe serves one subscription of the peer with the mux. It
@@ -322,7 +333,7 @@ func (s *Session) serveSubscribe(str quic.Stream, r *wire.Reader) {
 		ok := wire.SubscribeOK{
 			Priority:     info.Priority,
 			Ordered:      info.Ordered,
-			MaxLatencyMs: uint64(info.MaxLatency / time.Millisecond),
+			MaxLatencyMs: uint64(s.advertisedLatency(info) / time.Millisecond),
 		}
 		if _, err := str.Write(ok.Append(nil, s.version)); err != nil {
 			return
