@@ -532,8 +532,8 @@ func (r *Relay) keepPeer(c *moqt.Client, rawURL string, l *peerLink) {
 			l.set(func(l *peerLink) { l.failures++; l.attempts = attempt; l.lastError = err.Error() })
 			r.logger.Warn("relay: peer dial failed", "peer", shown, "attempt", attempt, "retry_in", backoff, "error", err)
 		} else {
-			r.logger.Info("relay: peer connected", "peer", shown, "version", sess.Version().String())
 			l.set(func(l *peerLink) { l.state, l.since, l.sess, l.attempts = PeerConnected, time.Now(), sess, 0 })
+			r.logger.Info("relay: peer connected", "peer", shown, "version", sess.Version().String())
 			r.metrics.setTransport(sess, transportOfURL(rawURL))
 			stop := context.AfterFunc(r.ctx, func() { sess.Terminate(moqt.NoError, "relay closing") })
 			start := time.Now()
