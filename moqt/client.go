@@ -181,11 +181,13 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		c.mu.Unlock()
 	})
 	if version.IsIETF() {
-		// The server's SETUP completes the IETF handshake.
+		// The server's SETUP completes the IETF handshake. A session the
+		// server ended meanwhile is returned as on moq-lite (its Context
+		// says why); only a server that stays silent fails the dial.
 		wctx, cancel := context.WithTimeout(ctx, c.Config.setupTimeout())
 		err := sess.waitPeerSetup(wctx)
 		cancel()
-		if err != nil {
+		if err != nil && sess.ctx.Err() == nil {
 			sess.Terminate(SetupTimeoutError, "no SETUP from the server")
 			return nil, err
 		}
