@@ -12,6 +12,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomoq/gomoq/quic"
@@ -91,23 +93,46 @@ func Dial(ctx context.Context, urlStr string, header http.Header, tlsConf *tls.C
 		tc = &tls.Config{}
 	}
 	tc.NextProtos = []string{http3.NextProtoH3}
-	var qconn *quicgo.Conn
-	d := &wt.Transport{
-		TLSClientConfig:      tc,
-		QUICConfig:           qc,
-		ApplicationProtocols: protocols,
-		DialAddr: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quicgo.Conn, error) {
-			c, err := quicgo.DialAddrEarly(ctx, addr, tc, qc)
-			qconn = c
-			return c, err
-		},
-	}
-	defer d.Close()
-	rsp, s, err := d.Dial(ctx, urlStr, header)
+	u, err := url.Parse(urlStr)
 	if err != nil {
+		return nil, nil, err
+	}
+	// The QUIC connection is dialed here and given to NewClientConn, not
+	// left to wt.Transport.Dial, which closes it with H3_NO_ERROR from a
+	// goroutine of its own once the session ends: the close capsule, and
+	// with it the session's code, was then often lost, and a process
+	// exiting right after Close might not send the connection's close at
+	// all (its peer held the session until its idle timeout).
+	qconn, err := quicgo.DialAddrEarly(ctx, u.Host, tc, qc)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &wt.Transport{ApplicationProtocols: protocols}
+	defer d.Close()
+	cc, err := d.NewClientConn(qconn)
+	if err != nil {
+		qconn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+		return nil, nil, err
+	}
+	rsp, s, err := cc.Dial(ctx, urlStr, header)
+	if err != nil {
+		code, msg := quic.ApplicationErrorCode(http3.ErrCodeNoError), ""
+		var rn *wt.RequirementsNotMetError
+		if errors.As(err, &rn) {
+			code, msg = wt.WTRequirementsNotMetErrorCode, rn.Message
+		}
+		qconn.CloseWithError(code, msg)
 		return rsp, nil, convertErr(err)
 	}
-	return rsp, wrap(s, qconn), nil
+	c := wrap(s, qconn)
+	c.ownsConn = true
+	context.AfterFunc(s.Context(), func() {
+		if !c.closing.Load() {
+			// The peer ended the session: the connection goes with it.
+			qconn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+		}
+	})
+	return rsp, c, nil
 }
 
 // convertErr maps webtransport-go's errors to quic-go's.
@@ -135,9 +160,11 @@ func wtCode(c quic.StreamErrorCode) wt.StreamErrorCode {
 }
 
 type session struct {
-	s     *wt.Session
-	qconn *quicgo.Conn    // the QUIC connection under it, when known
-	ctx   context.Context // cancelled with the close reason
+	s        *wt.Session
+	qconn    *quicgo.Conn    // the QUIC connection under it, when known
+	ctx      context.Context // cancelled with the close reason
+	ownsConn bool            // dialed by Dial: the connection is the session's
+	closing  atomic.Bool     // CloseWithError was called
 }
 
 // ConnectionStats reports the statistics of the QUIC connection the session
@@ -215,7 +242,21 @@ func (c *session) CloseWithError(code quic.ApplicationErrorCode, msg string) err
 	if code > 0xffffffff {
 		code = 0xffffffff
 	}
-	return convertErr(c.s.CloseWithError(wt.SessionErrorCode(code), msg))
+	c.closing.Store(true)
+	err := convertErr(c.s.CloseWithError(wt.SessionErrorCode(code), msg))
+	if c.ownsConn {
+		// The connection carries the code too (H3_NO_ERROR for 0): the
+		// close capsule may not get out before the connection's close,
+		// and a peer that misses it reads the code from the connection
+		// (HTTP/3 treats codes it does not know as H3_NO_ERROR). This
+		// returns once the connection's close is sent.
+		qcode := code
+		if code == 0 {
+			qcode = quic.ApplicationErrorCode(http3.ErrCodeNoError)
+		}
+		c.qconn.CloseWithError(qcode, msg)
+	}
+	return err
 }
 
 // Context is cancelled when the session ends; its cause is the close
