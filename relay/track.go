@@ -46,7 +46,7 @@ type track struct {
 	updating chan struct{} // held while an upstream update is merged and sent
 
 	// Owned by run.
-	highest uint64 // highest group sequence relayed (when any)
+	highest uint64 // highest group sequence relayed (when relayed)
 	relayed bool   // a group was relayed
 	resumed int    // upstream subscriptions resumed on another route
 }
@@ -236,6 +236,10 @@ func (t *track) relayFrom(src *route, cfg *moqt.TrackConfig) error {
 	// subscribers, who saw higher sequences, carry on).
 	var offset uint64
 	first := true
+	// floor is the highest group relayed before this upstream resumed the
+	// track: the one groups at or below it are judged against (a later
+	// group below the highest since is one this upstream had not sent yet).
+	floor, resumed := t.highest, t.resumed > 0 && t.relayed
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -251,14 +255,15 @@ func (t *track) relayFrom(src *route, cfg *moqt.TrackConfig) error {
 			return err
 		}
 		seq := gr.GroupSequence()
-		if first && t.resumed > 0 && t.relayed && seq+1 < t.highest {
-			offset = t.highest + 1 - seq
-			r.logger.Info("relay: resumed track restarted its group numbers; renumbering them to follow on", "broadcast", t.b.path.String(), "track", t.name, "first", seq, "relayed", t.highest, "offset", offset)
+		if first && resumed && seq+1 < floor {
+			offset = floor + 1 - seq
+			r.logger.Info("relay: resumed track restarted its group numbers; renumbering them to follow on", "broadcast", t.b.path.String(), "track", t.name, "first", seq, "relayed", floor, "offset", offset)
 		}
 		first = false
 		seq += offset
-		if t.relayed && seq <= t.highest && t.resumed > 0 && offset == 0 {
-			// Relayed already, by the route that was lost.
+		if resumed && seq <= floor {
+			// Relayed already, by the route that was lost (or, renumbered,
+			// it would take a number given out already).
 			gr.CancelRead(moqt.CancelledError)
 			continue
 		}
