@@ -477,16 +477,24 @@ func (r *Relay) Cluster() ClusterStatus {
 		st.Peers = append(st.Peers, ps)
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return strings.Compare(a.URL, b.URL) })
+	var vias []*moqt.Session // of st.Routes, asked for their address once the table is unlocked
 	r.routes.mu.Lock()
 	for _, e := range r.routes.byPath {
 		rs := RouteStatus{Path: e.path.String(), Hops: []uint64{}, Routes: len(e.routes), Lingering: e.lingered, Tracks: e.b.tracks.Load()}
+		var via *moqt.Session
 		if e.active != nil {
 			rs.Hops = slices.Clone(e.active.hops)
-			rs.Via = e.active.sess.RemoteAddr()
+			via = e.active.sess
 		}
 		st.Routes = append(st.Routes, rs)
+		vias = append(vias, via)
 	}
 	r.routes.mu.Unlock()
+	for i, sess := range vias {
+		if sess != nil {
+			st.Routes[i].Via = sess.RemoteAddr()
+		}
+	}
 	slices.SortFunc(st.Routes, func(a, b RouteStatus) int { return strings.Compare(a.Path, b.Path) })
 	return st
 }
