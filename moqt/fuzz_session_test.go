@@ -58,36 +58,59 @@ func FuzzServerSession(f *testing.F) {
 		v := versions[int(data[0])%len(versions)]
 		data = data[1:]
 		conn := newMemConn(v.ALPN())
-		for len(data) >= 2 {
-			kind, n := data[0], int(data[1])
-			data = data[2:]
-			n = min(n, len(data))
-			s := newMemStream(data[:n])
-			data = data[n:]
-			if kind&1 == 0 {
-				conn.bidi <- s
-			} else {
-				conn.uni <- s
-			}
-			if len(conn.bidi) == cap(conn.bidi) || len(conn.uni) == cap(conn.uni) {
-				break
-			}
-		}
-		sess := newSession(sessionParams{conn: conn, version: v, server: true, mux: mux, config: &Config{MaxMessageSize: 1024, MaxFrameSize: 1024}, origin: 7})
-		sess.start()
-		time.Sleep(time.Millisecond)
-		sess.Terminate(NoError, "done")
-		done := make(chan struct{})
-		go func() {
-			sess.wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("session goroutines did not end")
-		}
+		fuzzSession(t, conn, data, sessionParams{conn: conn, version: v, server: true, mux: mux, config: &Config{MaxMessageSize: 1024, MaxFrameSize: 1024}, origin: 7})
 	})
+}
+
+// fuzzSession feeds data to a server session on conn as records of
+// (kind, length, bytes) — even kinds open a bidirectional stream, odd ones
+// a unidirectional one — lets the session accept every stream, then
+// terminates it and checks that its goroutines end.
+func fuzzSession(t *testing.T, conn *memConn, data []byte, p sessionParams) {
+	fed := 0
+	for len(data) >= 2 {
+		kind, n := data[0], int(data[1])
+		data = data[2:]
+		n = min(n, len(data))
+		s := newMemStream(data[:n])
+		data = data[n:]
+		if kind&1 == 0 {
+			conn.bidi <- s
+		} else {
+			conn.uni <- s
+		}
+		fed++
+		if len(conn.bidi) == cap(conn.bidi) || len(conn.uni) == cap(conn.uni) {
+			break
+		}
+	}
+	sess := newSession(p)
+	sess.start()
+	// Until the session took every stream (its handlers run on): a bound,
+	// for a session that stops accepting (one that ended on bad input).
+	bound := time.After(5 * time.Second)
+	for range fed {
+		select {
+		case <-conn.accepted:
+		case <-sess.Context().Done():
+		case <-bound:
+			t.Fatalf("the session, still alive, accepted fewer than the %d streams fed to it", fed)
+		}
+		if sess.Context().Err() != nil {
+			break
+		}
+	}
+	sess.Terminate(NoError, "done")
+	done := make(chan struct{})
+	go func() {
+		sess.wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("session goroutines did not end")
+	}
 }
 
 // FuzzServerSessionIETF is FuzzServerSession for IETF MoQ Transport
@@ -145,34 +168,6 @@ func FuzzServerSessionIETF(f *testing.F) {
 		v := versions[int(data[0])%len(versions)]
 		data = data[1:]
 		conn := newMemConn(v.ALPN())
-		for len(data) >= 2 {
-			kind, n := data[0], int(data[1])
-			data = data[2:]
-			n = min(n, len(data))
-			s := newMemStream(data[:n])
-			data = data[n:]
-			if kind&1 == 0 {
-				conn.bidi <- s
-			} else {
-				conn.uni <- s
-			}
-			if len(conn.bidi) == cap(conn.bidi) || len(conn.uni) == cap(conn.uni) {
-				break
-			}
-		}
-		sess := newSession(sessionParams{conn: conn, ietf: v, server: true, mux: mux, config: &Config{MaxMessageSize: 1024, MaxFrameSize: 1024}, origin: 7})
-		sess.start()
-		time.Sleep(time.Millisecond)
-		sess.Terminate(NoError, "done")
-		done := make(chan struct{})
-		go func() {
-			sess.wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("session goroutines did not end")
-		}
+		fuzzSession(t, conn, data, sessionParams{conn: conn, ietf: v, server: true, mux: mux, config: &Config{MaxMessageSize: 1024, MaxFrameSize: 1024}, origin: 7})
 	})
 }

@@ -22,10 +22,12 @@ type memConn struct {
 	bidi   chan quic.Stream
 	uni    chan quic.ReceiveStream
 	proto  string
+	// accepted gets a value for every stream the session accepted.
+	accepted chan struct{}
 }
 
 func newMemConn(proto string) *memConn {
-	c := &memConn{bidi: make(chan quic.Stream, 64), uni: make(chan quic.ReceiveStream, 64), proto: proto}
+	c := &memConn{bidi: make(chan quic.Stream, 64), uni: make(chan quic.ReceiveStream, 64), proto: proto, accepted: make(chan struct{}, 128)}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	return c
 }
@@ -35,6 +37,7 @@ var errMemClosed = &quic.ApplicationError{ErrorCode: 0, ErrorMessage: "closed"}
 func (c *memConn) AcceptStream(ctx context.Context) (quic.Stream, error) {
 	select {
 	case s := <-c.bidi:
+		c.accepted <- struct{}{}
 		return s, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -46,6 +49,7 @@ func (c *memConn) AcceptStream(ctx context.Context) (quic.Stream, error) {
 func (c *memConn) AcceptUniStream(ctx context.Context) (quic.ReceiveStream, error) {
 	select {
 	case s := <-c.uni:
+		c.accepted <- struct{}{}
 		return s, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
