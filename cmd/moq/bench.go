@@ -393,6 +393,10 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 	var stdout strings.Builder
 	cl.Stdout = &stdout
 	errPipe, _ := cl.StderrPipe()
+	// A line on stdin tells the clients that what they announced on
+	// stderr (IDLE_BEFORE, IDLE_END) was measured.
+	ack, _ := cl.StdinPipe()
+	defer ack.Close()
 	if err := cl.Start(); err != nil {
 		return nil, err
 	}
@@ -421,6 +425,7 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		switch line := sc.Text(); line {
 		case "IDLE_BEFORE":
 			idle.RSSBeforeMB = procRSS(serverPID)
+			fmt.Fprintln(ack, "ok")
 		case "IDLE_AFTER":
 			idleT0 = time.Now()
 			idle.RSSAfterMB = procRSS(serverPID)
@@ -431,6 +436,7 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 			if line == "IDLE_END" {
 				idle.RSSEndMB = v
 				idle.HoldS = time.Since(idleT0).Seconds()
+				fmt.Fprintln(ack, "ok")
 			}
 		case "CROWD_START":
 			crowdT0 = time.Now()

@@ -78,8 +78,6 @@ func runBenchClients(ctx context.Context, args []string) error {
 	if err := c.publish(); err != nil {
 		return err
 	}
-	// Wait until the server knows the broadcast.
-	time.Sleep(200 * time.Millisecond)
 	recs := make([]*recorder, *n)
 	for i := range recs {
 		recs[i] = &recorder{}
@@ -98,7 +96,9 @@ func runBenchClients(ctx context.Context, args []string) error {
 	fmt.Fprintln(os.Stderr, "MEASURE_START")
 	time.Sleep(*duration)
 	fmt.Fprintln(os.Stderr, "MEASURE_END")
-	time.Sleep(time.Second) // frames sent in the window may still arrive
+	// The measurement window is time by definition; after it, a grace
+	// for frames sent in the window that are still on their way.
+	time.Sleep(time.Second)
 	idleConnected := res.IdleConnected
 	res = summarize(recs, c.shapes, *duration)
 	res.Connected = connected
@@ -209,6 +209,9 @@ func (c *benchClients) relayPublisher() error {
 	if _, err := pubClient.Dial(c.ctx, "moqt://"+c.addr+"/", mux); err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
+	if err := c.waitAnnounced("/bench"); err != nil {
+		return err
+	}
 	for t, s := range c.shapes {
 		c.wg.Go(func() {
 			s.pace(t, c.ctx.Done(), func(group uint64, p []byte) {
@@ -224,6 +227,33 @@ func (c *benchClients) relayPublisher() error {
 		})
 	}
 	return nil
+}
+
+// waitAnnounced returns once the relay announces path, so that the
+// subscribers find the broadcast.
+func (c *benchClients) waitAnnounced(path moqt.BroadcastPath) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second) // a bound on a relay that never announces it
+	defer cancel()
+	probe := &moqt.Client{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer probe.Close()
+	sess, err := probe.Dial(ctx, "moqt://"+c.addr+"/", nil)
+	if err != nil {
+		return fmt.Errorf("waiting for the relay to announce %s: %w", path, err)
+	}
+	ar, err := sess.AcceptAnnounce(ctx, "/")
+	if err != nil {
+		return fmt.Errorf("waiting for the relay to announce %s: %w", path, err)
+	}
+	defer ar.Close()
+	for {
+		a, err := ar.ReceiveAnnouncement(ctx)
+		if err != nil {
+			return fmt.Errorf("waiting for the relay to announce %s: %w", path, err)
+		}
+		if a.BroadcastPath() == path {
+			return nil
+		}
+	}
 }
 
 // baselinePublisher sends the tracks to the baseline forwarder over QUIC:
@@ -393,6 +423,8 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 			res.TimedOut = pending
 			break
 		}
+		// A poll of the crowd's first-frame stamps, at a resolution far
+		// below what it measures (hundreds of ms); a bench, not a protocol.
 		time.Sleep(10 * time.Millisecond)
 	}
 	arrived := time.Now()
@@ -435,15 +467,25 @@ func (c *benchClients) crowdPhase(recs []*recorder, n int, timeout time.Duration
 	return res
 }
 
+// parentIn is the bench parent's side of stdin: it writes a line when it
+// has measured what a line on stderr announced.
+var parentIn = sync.OnceValue(func() *bufio.Reader { return bufio.NewReader(os.Stdin) })
+
+// waitParent waits for the parent's line (or for its end: a parent gone
+// waits for nothing).
+func waitParent() { parentIn().ReadString('\n') }
+
 // idlePhase connects k idle sessions (connected, nothing subscribed; on the
 // baseline, QUIC connections it holds without sending), so that the parent
 // can measure the server's RSS before ("IDLE_BEFORE"), after
 // ("IDLE_AFTER"), during ("IDLE_SAMPLE") and at the end of the hold
 // ("IDLE_END"). It closes them and returns how many connected.
 func (c *benchClients) idlePhase(k int, settle, hold time.Duration) int {
-	time.Sleep(time.Second) // let the server settle after its start
+	// A measurement choice, not a synchronisation: the server's RSS right
+	// after its start still moves (runtime and TLS set-up).
+	time.Sleep(time.Second)
 	fmt.Fprintln(os.Stderr, "IDLE_BEFORE")
-	time.Sleep(300 * time.Millisecond) // the parent reads the RSS
+	waitParent() // it reads the RSS
 	idleClient := &moqt.Client{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
 	var (
 		mu        sync.Mutex
@@ -493,7 +535,7 @@ func (c *benchClients) idlePhase(k int, settle, hold time.Duration) int {
 	}
 	time.Sleep(time.Until(t0.Add(hold)))
 	fmt.Fprintln(os.Stderr, "IDLE_END")
-	time.Sleep(300 * time.Millisecond)
+	waitParent() // it reads the RSS
 	idleClient.Close()
 	for _, conn := range conns {
 		conn.CloseWithError(0, "")
