@@ -31,23 +31,7 @@ func TestStalledSubscriberAlone(t *testing.T) {
 
 			healthy := dial(t, r, "quic", v, "/", nil)
 			waitAnnounce(t, healthy, "/", "/live")
-			// The stalled client has small receive windows, so the relay
-			// is blocked by it within a few frames.
-			sc := &moqt.Client{
-				TLSConfig: &tls.Config{RootCAs: cert.Pool()},
-				QUICConfig: &quic.Config{
-					InitialStreamReceiveWindow:     16 << 10,
-					MaxStreamReceiveWindow:         16 << 10,
-					InitialConnectionReceiveWindow: 64 << 10,
-					MaxConnectionReceiveWindow:     64 << 10,
-				},
-				Config: &moqt.Config{Versions: []moqt.Version{v}},
-			}
-			t.Cleanup(func() { sc.Close() })
-			stalled, err := sc.Dial(context.Background(), "moqt://"+r.addr+"/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			stalled := dialStalled(t, r, v)
 			trStalled, err := stalled.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{MaxLatency: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
@@ -137,6 +121,29 @@ func TestStalledSubscriberAlone(t *testing.T) {
 	}
 }
 
+// dialStalled dials r over native QUIC with small receive windows, so that
+// the relay is blocked by the session within a few frames when it reads
+// nothing.
+func dialStalled(t *testing.T, r *testRelay, v moqt.Version) *moqt.Session {
+	t.Helper()
+	sc := &moqt.Client{
+		TLSConfig: &tls.Config{RootCAs: cert.Pool()},
+		QUICConfig: &quic.Config{
+			InitialStreamReceiveWindow:     16 << 10,
+			MaxStreamReceiveWindow:         16 << 10,
+			InitialConnectionReceiveWindow: 64 << 10,
+			MaxConnectionReceiveWindow:     64 << 10,
+		},
+		Config: &moqt.Config{Versions: []moqt.Version{v}},
+	}
+	t.Cleanup(func() { sc.Close() })
+	sess, err := sc.Dial(context.Background(), "moqt://"+r.addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
 // bigPublisher is a livePublisher with padded frames. Once stop is set it
 // ends the track after the group it is writing.
 type bigPublisher struct {
@@ -190,21 +197,7 @@ func TestStalledSubscriberDrainsToEnd(t *testing.T) {
 	dial(t, r, "quic", v, "/", mux)
 	healthy := dial(t, r, "quic", v, "/", nil)
 	waitAnnounce(t, healthy, "/", "/live")
-	sc := &moqt.Client{
-		TLSConfig: &tls.Config{RootCAs: cert.Pool()},
-		QUICConfig: &quic.Config{
-			InitialStreamReceiveWindow:     16 << 10,
-			MaxStreamReceiveWindow:         16 << 10,
-			InitialConnectionReceiveWindow: 64 << 10,
-			MaxConnectionReceiveWindow:     64 << 10,
-		},
-		Config: &moqt.Config{Versions: []moqt.Version{v}},
-	}
-	t.Cleanup(func() { sc.Close() })
-	stalled, err := sc.Dial(context.Background(), "moqt://"+r.addr+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalled := dialStalled(t, r, v)
 	trStalled, err := stalled.Subscribe(context.Background(), "/live", "t", &moqt.TrackConfig{MaxLatency: 300 * time.Millisecond, Ordered: true})
 	if err != nil {
 		t.Fatal(err)
