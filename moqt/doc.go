@@ -45,10 +45,14 @@
 //     without saying so costs it at most the latency bound, after which the
 //     group is skipped (TrackReaderStats.Skipped: received + dropped +
 //     skipped = published), and a group arriving after the reader moved
-//     past it is refused (Late). On 03/04 it relies on the order the peer
-//     opened the streams, which native QUIC preserves and webtransport-go
-//     (which hands streams over from goroutines of its own) does not
-//     always. Unordered subscriptions get the newest group first.
+//     past it is refused (Late). On 03/04 and IETF, which report no drops,
+//     the reader waits for a gap until the group behind it has waited the
+//     latency bound or Config.LegacyEndGrace (500 ms), whichever is
+//     shorter: native QUIC keeps the order the peer opened the streams in,
+//     webtransport-go (which hands streams over from goroutines of its own)
+//     reorders them by far less than that. A group arriving later still is
+//     handed out, out of order. Unordered subscriptions get the newest
+//     group first.
 //   - Priorities hold on every transport. quic-go has no stream priorities,
 //     so each session schedules its group streams' writes itself: a group's
 //     data goes to the transport only while no more urgent group of the

@@ -207,13 +207,12 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // a peer that loses a group without saying so costs the reader at most the
 // subscription's latency bound (its MaxLatency, else the publisher's, else
 // Config.MaxLatency), after which the group is skipped (Stats().Skipped).
-// On IETF sessions, which report no drops, an ordered reader waits for a
-// missing group after the first at most that bound or
-// Config.LegacyEndGrace, whichever is shorter; one that arrives later is
-// still handed out (out of order, as on 03/04), not lost. On moq-lite-05 a
-// group that arrives after
-// an ordered reader moved past it is refused (Stats().Late), so groups are
-// always handed out in sequence order. The track ends by protocol state: on
+// On 03, 04 and IETF sessions, which report no drops, an ordered reader
+// waits for a missing group until the group behind the gap has waited that
+// bound or Config.LegacyEndGrace, whichever is shorter; one that arrives
+// later is still handed out (out of order), not lost. On moq-lite-05 a
+// group that arrives after an ordered reader moved past it is refused
+// (Stats().Late), so groups are always handed out in sequence order. The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
 // between SUBSCRIBE_START and it either arrived or was reported dropped; on
 // 03 and 04, whose wire cannot say how many groups are still in flight,
@@ -320,7 +319,7 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 				}
 			}
 			g := r.queue[best]
-			if wait, barrier, until := r.holdLocked(g.seq, barrierDone); wait {
+			if wait, barrier, until := r.holdLocked(g, barrierDone); wait {
 				r.mu.Unlock()
 				if barrier {
 					r.sess.uni.barrier(ctx)
@@ -362,69 +361,78 @@ func (r *TrackReader) AcceptGroup(ctx context.Context) (*GroupReader, error) {
 	}
 }
 
-// holdLocked decides whether an ordered reader must hold group seq back
+// holdLocked decides whether an ordered reader must hold group g back
 // because an older group may still arrive. On moq-lite-05 our publishers
 // send, in order, every group from SUBSCRIBE_START on or report it dropped,
-// so the reader waits until the sequences before seq arrived or were
+// so the reader waits until the sequences before g arrived or were
 // dropped, or the track ended. Streams can still overtake each other on
 // their way (webtransport-go reads stream headers concurrently), so a count
 // of groups waiting proves nothing; a group missing for longer than the
-// latency bound (until, when it is set) is given up as skipped. On 03 and
-// 04, which have no such accounting, the reader waits once for the streams
-// the peer opened earlier to be passed on (barrier).
-func (r *TrackReader) holdLocked(seq uint64, barrierDone bool) (wait, barrier bool, until time.Time) {
+// latency bound (until, when it is set) is given up as skipped.
+//
+// On 03, 04 and IETF, whose wire reports no drops, the reader first waits
+// once for the streams the peer opened earlier to be passed on (barrier);
+// a gap that remains is waited for until g has been waiting for the
+// latency bound or Config.LegacyEndGrace, whichever is shorter. Our
+// publishers open every group in order and a transport reorders them by
+// far less than that, while a group a publisher dropped without saying so
+// costs the reader at most that wait: gaps behind groups that arrived
+// together expire together, since each wait counts from the arrival of the
+// group behind the gap.
+func (r *TrackReader) holdLocked(g *GroupReader, barrierDone bool) (wait, barrier bool, until time.Time) {
 	if !r.ordered || r.err != nil {
 		return false, false, time.Time{}
 	}
-	ietfGap := r.sess.ietf.v != 0 && r.hasLast
-	if r.sess.version >= wire.Lite05 || ietfGap {
-		var expect uint64
-		switch {
-		case r.hasLast:
-			expect = r.last + 1
-		case r.hasStart:
-			expect = r.start
-		}
-		if (r.hasLast || r.hasStart) && (seq <= expect || r.handled.covers(expect, seq)) {
+	seq := g.seq
+	// The bound a publisher applies: the subscription's, else the
+	// publisher's, else Config.MaxLatency.
+	bound := r.latency
+	if bound <= 0 {
+		bound = r.info.MaxLatency
+	}
+	if bound <= 0 {
+		bound = r.sess.config.maxLatency()
+	}
+	if r.sess.version < wire.Lite05 || r.sess.ietf.v != 0 {
+		if !r.hasLast || seq <= r.last+1 || r.handled.covers(r.last+1, seq) {
+			if !r.hasLast && !barrierDone {
+				// Before the first group (there is no SUBSCRIBE_START),
+				// let the streams the peer opened before it be passed
+				// on, so that the lowest of them comes first.
+				return true, true, time.Time{}
+			}
 			return false, false, time.Time{}
 		}
-		// A gap, or SUBSCRIBE_START (sent before the first group) not read
-		// yet.
-		// The bound a publisher applies: the subscription's, else the
-		// publisher's, else Config.MaxLatency.
-		bound := r.latency
-		if bound <= 0 {
-			bound = r.info.MaxLatency
+		if !barrierDone {
+			return true, true, time.Time{}
 		}
-		if bound <= 0 {
-			bound = r.sess.config.maxLatency()
-		}
-		if ietfGap {
-			// IETF reports no drops: a group a publisher never sends
-			// would hold the reader for the whole bound. Our publishers
-			// open every group in order, and a transport that reorders
-			// them (webtransport-go) does so by far less than this.
-			bound = min(bound, r.sess.config.legacyEndGrace())
-		}
-		now := time.Now()
-		if r.gapSince.IsZero() {
-			r.gapSince = now
-		}
-		if deadline := r.gapSince.Add(bound); now.Before(deadline) {
+		bound = min(bound, r.sess.config.legacyEndGrace())
+		if deadline := g.arrivedAt.Add(bound); time.Now().Before(deadline) {
 			return true, false, deadline
 		}
-		r.skipLocked(expect, seq, bound)
+		r.sess.logger.Debug("moqt: ordered reader moving past groups that did not arrive", "broadcast", r.path, "track", r.name, "from", r.last+1, "to", seq-1, "waited", bound)
 		return false, false, time.Time{}
 	}
-	if r.hasLast && seq > r.last+1 && !barrierDone {
-		return true, true, time.Time{}
+	var expect uint64
+	switch {
+	case r.hasLast:
+		expect = r.last + 1
+	case r.hasStart:
+		expect = r.start
 	}
-	if r.sess.ietf.v != 0 && !r.hasLast && !barrierDone {
-		// IETF has no SUBSCRIBE_START: before the first group, let the
-		// streams the peer opened before it be passed on, so that the
-		// lowest of them comes first.
-		return true, true, time.Time{}
+	if (r.hasLast || r.hasStart) && (seq <= expect || r.handled.covers(expect, seq)) {
+		return false, false, time.Time{}
 	}
+	// A gap, or SUBSCRIBE_START (sent before the first group) not read
+	// yet.
+	now := time.Now()
+	if r.gapSince.IsZero() {
+		r.gapSince = now
+	}
+	if deadline := r.gapSince.Add(bound); now.Before(deadline) {
+		return true, false, deadline
+	}
+	r.skipLocked(expect, seq, bound)
 	return false, false, time.Time{}
 }
 
@@ -496,6 +504,9 @@ func (r *TrackReader) enqueue(g *GroupReader) bool {
 	if !r.arrived.add(g.seq, g.seq) || !r.handled.add(g.seq, g.seq) {
 		r.sess.protocolViolation("group accounting", errors.New("too many gaps between group sequences"))
 		return false
+	}
+	if r.ordered {
+		g.arrivedAt = time.Now()
 	}
 	r.queue = append(r.queue, g)
 	r.stats.Received++
@@ -804,6 +815,8 @@ type GroupReader struct {
 	ts       uint64
 	ir       *ietf.Reader // IETF: the subgroup stream's reader (r is nil)
 	iprops   bool         // IETF: objects carry Properties
+
+	arrivedAt time.Time // when its stream arrived (ordered readers' gap waits)
 }
 
 // GroupSequence returns the group's sequence number.
