@@ -92,6 +92,9 @@
 //     TrackConfig.MaxLatency is DELIVERY_TIMEOUT; StartGroup and EndGroup
 //     are an absolute location filter. Other filters (@moq/net's "largest
 //     object" and "current group" joins) start at the latest group, whole.
+//     TrackReader.Update sends REQUEST_UPDATE; a peer's is applied to the
+//     TrackWriter's Config and answered with REQUEST_OK on the
+//     subscription stream.
 //   - Frame.Timestamp is the Timestamp object property (0x10), in the
 //     units of the TIMESCALE track property of SUBSCRIBE_OK
 //     (TrackInfo.Timescale); a frame without one reads zero.

@@ -843,6 +843,7 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 				return
 			}
 			tw.setConfig(configFromParams(u.Params, tw.Config(), v))
+			tw.updateApplied()
 		}
 	})
 	s.serveTrackWriter(tw, str, peerDone)

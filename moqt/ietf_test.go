@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gomoq/gomoq/moqt"
+	"github.com/gomoq/gomoq/moqt/internal/ietf"
 	"github.com/gomoq/gomoq/quic"
 )
 
@@ -133,6 +134,75 @@ func TestIETFPublishNamespace(t *testing.T) {
 			}
 			if sess.Context().Err() != nil {
 				t.Fatalf("session ended: %v", context.Cause(sess.Context()))
+			}
+		})
+	}
+}
+
+// TestIETFRequestUpdateAnswered: a REQUEST_UPDATE on a subscription stream
+// is applied and answered with REQUEST_OK on that stream, after the
+// SUBSCRIBE_OK, once per update; the publisher sees the new priority.
+func TestIETFRequestUpdateAnswered(t *testing.T) {
+	for _, v := range moqt.IETFVersions() {
+		t.Run(v.String(), func(t *testing.T) {
+			leakCheck(t)
+			iv := ietf.Version(v)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			writers := make(chan *moqt.TrackWriter, 1)
+			mux := moqt.NewTrackMux()
+			mux.PublishFunc(ctx, "/room", func(tw *moqt.TrackWriter) {
+				writers <- tw
+				<-tw.Context().Done()
+			})
+			srv := startServer(t, acceptInto(mux, nil), nil)
+			conn, err := quic.DialAddr(ctx, srv.addr, &tls.Config{RootCAs: testCert.Pool(), NextProtos: []string{v.String()}}, &quic.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseWithError(0, "")
+			ctrl, err := conn.OpenUniStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ctrl.Write(ietfSetup); err != nil {
+				t.Fatal(err)
+			}
+			str, err := conn.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub := ietf.Subscribe{RequestID: 0, Namespace: ietf.Namespace{"room"}, Track: "t"}
+			if _, err := str.Write(sub.Append(nil, iv)); err != nil {
+				t.Fatal(err)
+			}
+			r := ietf.NewReader(str, iv, 1<<16)
+			if typ, _, err := r.ReadControl(); err != nil || typ != ietf.MsgSubscribeOK {
+				t.Fatalf("reply to SUBSCRIBE: type 0x%x, %v; want SUBSCRIBE_OK", typ, err)
+			}
+			var tw *moqt.TrackWriter
+			select {
+			case tw = <-writers:
+			case <-ctx.Done():
+				t.Fatal("the publisher was not asked for the track")
+			}
+			for i, prio := range []uint8{200, 7} {
+				u := ietf.RequestUpdate{RequestID: uint64(2 + 2*i), Params: ietf.Params{{Type: ietf.ParamSubscriberPriority, Value: uint64(0xff - prio)}}}
+				if _, err := str.Write(u.Append(nil, iv)); err != nil {
+					t.Fatal(err)
+				}
+				typ, payload, err := r.ReadControl()
+				if err != nil || typ != ietf.MsgRequestOK {
+					t.Fatalf("reply to REQUEST_UPDATE %d: type 0x%x, %v; want REQUEST_OK", i, typ, err)
+				}
+				var ok ietf.RequestOK
+				if err := ok.Parse(payload, iv); err != nil {
+					t.Fatalf("REQUEST_OK: %v", err)
+				}
+				// The reply follows the update's application.
+				if got := tw.Config().Priority; got != prio {
+					t.Fatalf("after update %d the publisher sees priority %d, want %d", i, got, prio)
+				}
 			}
 		})
 	}

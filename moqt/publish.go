@@ -440,6 +440,7 @@ type TrackWriter struct {
 	stats     TrackWriterStats
 	closed    bool   // Close or CloseWithError called
 	streams   uint64 // group streams opened (IETF PUBLISH_DONE's Stream Count)
+	updated   int    // IETF: REQUEST_UPDATEs applied and not yet answered with REQUEST_OK
 	wake      chan struct{}
 }
 
@@ -521,6 +522,15 @@ func (w *TrackWriter) Stats() TrackWriterStats {
 		st.Bytes += uint64(gs.wbytes.Load())
 	}
 	return st
+}
+
+// updateApplied has the sender answer one more REQUEST_UPDATE (IETF) with
+// REQUEST_OK, on the subscription stream it owns.
+func (w *TrackWriter) updateApplied() {
+	w.mu.Lock()
+	w.updated++
+	w.mu.Unlock()
+	w.signal()
 }
 
 func (w *TrackWriter) setConfig(c TrackConfig) {
@@ -699,6 +709,8 @@ func (w *TrackWriter) run() {
 		}
 		drops := w.dropped
 		w.dropped = nil
+		updated := w.updated
+		w.updated = 0
 		finished := next == nil && w.closed && len(w.queue) == 0 && len(w.active) == 0
 		if !finished && next == nil && w.config.EndGroup != nil && len(w.queue) == 0 && len(w.active) == 0 {
 			// Every group up to the requested end was handled.
@@ -730,6 +742,12 @@ func (w *TrackWriter) run() {
 			for _, d := range append(drops, gaps...) {
 				m := wire.SubscribeDrop{Start: d.lo, End: d.hi, ErrorCode: uint64(OldGroupError)}
 				buf = m.Append(buf, v)
+			}
+		}
+		if iv := w.sess.ietf.v; iv != 0 {
+			for range updated {
+				m := ietf.RequestOK{}
+				buf = m.Append(buf, iv)
 			}
 		}
 		if next != nil && v >= wire.Lite05 && !started {
