@@ -212,7 +212,9 @@ func (s *Session) groupArrived(g *GroupReader, id uint64) {
 // bound or Config.LegacyEndGrace, whichever is shorter; one that arrives
 // later is still handed out (out of order), not lost. On moq-lite-05 a
 // group that arrives after an ordered reader moved past it is refused
-// (Stats().Late), so groups are always handed out in sequence order. The track ends by protocol state: on
+// (Stats().Late), so groups are always handed out in sequence order.
+//
+// The track ends by protocol state: on
 // moq-lite-05 once the publisher's SUBSCRIBE_END is known and every group
 // between SUBSCRIBE_START and it either arrived or was reported dropped; on
 // 03 and 04, whose wire cannot say how many groups are still in flight,
