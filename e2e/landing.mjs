@@ -20,6 +20,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { launch } from "./chromium.mjs";
 
 const CHROMIUM = process.env.GOMOQ_E2E_CHROMIUM || "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -66,13 +67,11 @@ async function main() {
 	const job = await readStdin();
 	const timeout = job.timeoutMs ?? 20000;
 	const userDataDir = mkdtempSync(join(tmpdir(), "gomoq-landing-chromium-"));
-	const { chromium } = await import("playwright-core");
-	const context = await chromium.launchPersistentContext(userDataDir, {
+	const context = await launch({
 		executablePath: CHROMIUM,
-		headless: true,
-		args: CHROMIUM_ARGS,
-		viewport: { width: 1000, height: 900 },
-		timeout: 30000,
+		userDataDir,
+		options: { args: CHROMIUM_ARGS, viewport: { width: 1000, height: 900 } },
+		log: (line) => process.stderr.write(`${line}\n`),
 	});
 	let page;
 	try {

@@ -23,6 +23,8 @@
 // received). stdout gets one JSON line: {"ok": true, ...} or
 // {"ok": false, "error": "...", ...}, with what was seen either way.
 
+import { launch } from "./chromium.mjs";
+
 const CHROMIUM = process.env.GOMOQ_E2E_CHROMIUM || "/usr/bin/chromium";
 
 async function readStdin() {
@@ -137,8 +139,7 @@ async function main() {
 		"--autoplay-policy=no-user-gesture-required",
 	];
 	if (job.y4m) args.push(`--use-file-for-fake-video-capture=${job.y4m}`);
-	const { chromium } = await import("playwright-core");
-	const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: 30000 });
+	const browser = await launch({ executablePath: CHROMIUM, options: { args }, log: (line) => process.stderr.write(`${line}\n`) });
 	const consoleLines = { publish: [], watch: [] };
 	const listen = (page, who) => {
 		page.on("console", (msg) => {

@@ -21,6 +21,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { launch } from "./chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FNS = new Set(["publish", "consume", "announced", "connect"]);
@@ -170,22 +171,14 @@ async function main() {
 	const origin = `http://127.0.0.1:${server.address().port}`;
 	const userDataDir = mkdtempSync(join(tmpdir(), "gomoq-e2e-chromium-"));
 
-	const { chromium } = await import("playwright-core").catch((err) => {
-		throw new Error(`cannot load playwright-core (run \`npm ci\` in ${here}): ${err.message}`);
-	});
 	let context;
 	let browserVersion = null;
 	const consoleSink = {};
 	const results = {};
 	try {
-		// launchPersistentContext so that the profile lives in a fresh directory we own
+		// A persistent context, so that the profile lives in a fresh directory we own
 		// (playwright-core passes it as --user-data-dir and refuses it in `args`).
-		context = await chromium.launchPersistentContext(userDataDir, {
-			executablePath: CHROMIUM,
-			headless: true,
-			args: CHROMIUM_ARGS,
-			timeout: 30000,
-		});
+		context = await launch({ executablePath: CHROMIUM, userDataDir, options: { args: CHROMIUM_ARGS }, log });
 		// The persistent context opens an about:blank page; use it only to read the version.
 		const blank = context.pages()[0] ?? (await context.newPage());
 		browserVersion = await blank.evaluate(() => navigator.userAgent).catch(() => null);
