@@ -3,9 +3,8 @@
 // Chromium 148 on this CI image now and then dies with SIGSEGV while it starts, before it
 // has opened a page or run a line of ours: playwright then rejects the launch with
 // "Target page, context or browser has been closed" and the process exit is
-// signal=SIGSEGV. It happened once in a few hundred launches under the full CI load and
-// never in 210 launches on a quiet or CPU-loaded machine, so it is the browser's, not the
-// suite's. A launch that fails that way is started again, at most LAUNCH_ATTEMPTS times in
+// signal=SIGSEGV. It happened once in one full CI run and never in 210 launches on a
+// quiet or CPU-loaded machine here; it is the browser's, not the suite's. A launch that fails that way is started again, at most LAUNCH_ATTEMPTS times in
 // all, and every failed attempt is reported on stderr as a "driver:" line (the Go side
 // prints those with the scenario's log). Nothing after the launch is ever retried: a
 // browser that crashes once a job runs fails that job.
