@@ -115,11 +115,9 @@ func (c *Client) Dial(ctx context.Context, urlStr string, mux *TrackMux) (*Sessi
 		}
 		version = v
 	case "ws", "wss":
-		var wv wire.Version
-		if conn, wv, err = c.dialWebSocket(ctx, u); err != nil {
+		if conn, version, err = c.dialWebSocket(ctx, u); err != nil {
 			return nil, err
 		}
-		version = Version(wv)
 	case "moqt":
 		host := u.Host
 		if u.Port() == "" {

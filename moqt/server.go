@@ -312,7 +312,7 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 		if err != nil {
 			return nil, err
 		}
-		conn, version = c, Version(v)
+		conn, version = c, v
 	} else if rw.http != nil {
 		version = newestVersion(r.Versions, s.Config.versions())
 		// webtransport-go answers the first offered protocol it supports:

@@ -12,13 +12,12 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/gomoq/gomoq/moqt/internal/wire"
 	"github.com/gomoq/gomoq/qmux"
 	"github.com/gomoq/gomoq/quic"
 )
 
 // wsOffer is one Sec-WebSocket-Protocol value we can serve: a QMux wire
-// format paired with a moq-lite version.
+// format paired with a moq-lite version or an IETF draft.
 type wsOffer struct {
 	qmux    qmux.Version
 	version Version
@@ -42,7 +41,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 // webSocketOffers keeps the offered subprotocols that pair a QMux wire
-// format with a moq-lite version this server is configured for.
+// format with a version this server is configured for.
 func (s *Server) webSocketOffers(h http.Header) []wsOffer {
 	var out []wsOffer
 	for _, line := range h.Values("Sec-WebSocket-Protocol") {
@@ -52,11 +51,11 @@ func (s *Server) webSocketOffers(h http.Header) []wsOffer {
 			if !ok {
 				continue
 			}
-			v, ok := wire.ParseALPN(alpn)
-			if !ok || !s.Config.supportsVersion(Version(v)) {
+			v, ok := parseVersion(alpn)
+			if !ok || !s.Config.supportsVersion(v) {
 				continue
 			}
-			out = append(out, wsOffer{qmux: qv, version: Version(v), value: p})
+			out = append(out, wsOffer{qmux: qv, version: v, value: p})
 		}
 	}
 	return out
@@ -66,9 +65,6 @@ func (s *Server) webSocketOffers(h http.Header) []wsOffer {
 func (s *Server) webSocketSubprotocols() []string {
 	var out []string
 	for _, v := range s.Config.versions() {
-		if v.IsIETF() {
-			continue // IETF over QMux is not served yet
-		}
 		for _, qv := range qmux.Versions {
 			out = append(out, qmux.Subprotocol(qv, v.String()))
 		}
@@ -78,14 +74,18 @@ func (s *Server) webSocketSubprotocols() []string {
 
 // ServeWebSocket serves a WebSocket upgrade request carrying QMux, which
 // browsers without WebTransport (Safari, older Firefox, networks that block
-// UDP) use: @moq/net offers "qmux-0N.moq-lite-0M" subprotocols. It checks
+// UDP) use: @moq/net offers "qmux-0N.moq-lite-0M" and "qmux-0N.moqt-NN"
+// subprotocols (an IETF draft over QMux runs exactly as over
+// WebTransport: the URL carries the path, SETUP carries no PATH or
+// AUTHORITY). It checks
 // the origin (Config.CheckHTTPOrigin) and the offered subprotocols, and
 // routes the setup request to the Handler exactly as ServeWebTransport
 // does: the path and query mean the same, and a refused request gets an
 // HTTP error status (403 for a disallowed origin, 400 for a request that is
 // not a WebSocket upgrade or offers nothing this server speaks, 503 while
-// shutting down). Accept then picks the newest moq-lite version offered
-// and, for it, the newest QMux wire format; the session counts against
+// shutting down). Accept then picks the offered version that comes first
+// in the server's preference (Config.Versions; by default moq-lite, newest
+// first, then IETF) and, for it, the newest QMux wire format offered; the session counts against
 // Config.MaxSessions like any other, and a peer that sends nothing is
 // dropped after Config.SetupTimeout. Bare "qmux-0N" and "webtransport"
 // offers, which leave the moq version to a SETUP exchange of versions this
@@ -145,7 +145,7 @@ func containsVersion(list []Version, v Version) bool {
 
 // acceptWebSocket completes the WebSocket upgrade with the chosen
 // subprotocol and starts the QMux connection on it.
-func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic.Connection, wire.Version, error) {
+func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic.Connection, Version, error) {
 	version := newestVersion(r.Versions, s.Config.versions())
 	var offer wsOffer
 	for _, qv := range qmux.Versions {
@@ -195,7 +195,7 @@ func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic
 	} else {
 		cfg.ConnectionReceiveWindow = serverWebSocketWindow
 	}
-	return qmux.Server(qmux.WebSocket(ws, local, remote), cfg), wire.Version(offer.version), nil
+	return qmux.Server(qmux.WebSocket(ws, local, remote), cfg), offer.version, nil
 }
 
 // serverWebSocketWindow is the connection receive window of a WebSocket
@@ -204,13 +204,11 @@ func (s *Server) acceptWebSocket(rw *setupResponseWriter, r *SetupRequest) (quic
 const serverWebSocketWindow = 16 << 20
 
 // dialWebSocket dials a ws:// or wss:// URL, offering every configured
-// moq-lite version over every QMux wire format, newest first.
-func (c *Client) dialWebSocket(ctx context.Context, u *url.URL) (quic.Connection, wire.Version, error) {
+// version (in the configured order) over every QMux wire format, newest
+// first.
+func (c *Client) dialWebSocket(ctx context.Context, u *url.URL) (quic.Connection, Version, error) {
 	var offers []string
 	for _, v := range c.Config.versions() {
-		if v.IsIETF() {
-			continue // IETF over QMux is not offered yet
-		}
 		for _, qv := range qmux.Versions {
 			offers = append(offers, qmux.Subprotocol(qv, v.String()))
 		}
@@ -234,9 +232,9 @@ func (c *Client) dialWebSocket(ctx context.Context, u *url.URL) (quic.Connection
 	}
 	sp := ws.Subprotocol()
 	qv, alpn, ok := qmux.ParseSubprotocol(sp)
-	v, vok := wire.ParseALPN(alpn)
-	if !ok || !vok || !c.Config.supportsVersion(Version(v)) {
-		ws.Close(websocket.StatusProtocolError, "no moq-lite version selected")
+	v, vok := parseVersion(alpn)
+	if !ok || !vok || !c.Config.supportsVersion(v) {
+		ws.Close(websocket.StatusProtocolError, "no supported version selected")
 		return nil, 0, fmt.Errorf("moqt: server selected no supported subprotocol (%q)", sp)
 	}
 	qc := c.quicConfig()

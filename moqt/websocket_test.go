@@ -48,7 +48,7 @@ func TestWebSocketLimitsAndRefusals(t *testing.T) {
 		body   string
 	}{
 		{"bare qmux and webtransport offers", http.Header{"Sec-Websocket-Protocol": {"qmux-02, qmux-01, webtransport"}}, 400, "qmux-02.moq-lite-05"},
-		{"an IETF offer", http.Header{"Sec-Websocket-Protocol": {"qmux-01.moqt-18"}}, 400, "no supported subprotocol"},
+		{"draft 14 and 16 offers", http.Header{"Sec-Websocket-Protocol": {"qmux-01.moq-00, qmux-01.moqt-16"}}, 400, "qmux-01.moqt-20"},
 		{"no upgrade", nil, 400, "not a WebSocket upgrade"},
 		{"foreign origin", http.Header{"Origin": {"https://elsewhere.example"}, "Sec-Websocket-Protocol": {"qmux-02.moq-lite-05"}}, 403, "origin"},
 	} {

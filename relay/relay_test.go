@@ -133,9 +133,6 @@ func leakCheck(t *testing.T) {
 func forEach(t *testing.T, f func(t *testing.T, transport string, v moqt.Version)) {
 	for _, transport := range []string{"quic", "webtransport", "websocket"} {
 		for _, v := range moqt.SupportedVersions() {
-			if transport == "websocket" && v.IsIETF() {
-				continue // IETF over QMux is not served yet
-			}
 			t.Run(transport+"/"+v.String(), func(t *testing.T) {
 				leakCheck(t)
 				f(t, transport, v)
