@@ -99,7 +99,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://localhost:4443/", "relay `URL`: http:// (fetch the certificate hash), https:// (WebTransport), moqt:// (native QUIC) or ws:// / wss:// (QMux over WebSocket)")
 	fs.StringVar(&c.jwt, "jwt", "", "`token` for a relay with authentication, added to the URL as ?jwt= (or put it in --url)")
 	fs.BoolVar(&c.insecure, "tls-insecure", false, "do not verify the server's certificate (self-signed servers)")
-	fs.StringVar(&c.version, "version", "", "moq-lite `version` to offer: moq-lite-03, moq-lite-04 or moq-lite-05 (default: all, newest preferred)")
+	fs.StringVar(&c.version, "version", "", "the one `version` to offer: "+versionList()+" (default: all, moq-lite newest first, then the IETF drafts)")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "log `level`: debug, info, warn or error")
 }
 
@@ -121,11 +121,20 @@ func (c *common) client() (*moqt.Client, error) {
 			}
 		}
 		if v == 0 {
-			return nil, fmt.Errorf("--version %q: want one of moq-lite-03, moq-lite-04, moq-lite-05", c.version)
+			return nil, fmt.Errorf("--version %q: want one of %s", c.version, versionList())
 		}
 		cl.Config.Versions = []moqt.Version{v}
 	}
 	return cl, nil
+}
+
+// versionList names the versions --version takes.
+func versionList() string {
+	var names []string
+	for _, v := range moqt.SupportedVersions() {
+		names = append(names, v.String())
+	}
+	return strings.Join(names, ", ")
 }
 
 // target returns the URL to dial: --url with --jwt added.
