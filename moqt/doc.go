@@ -113,9 +113,20 @@
 //     fed by those alone). PUBLISH, FETCH and TRACK_STATUS are refused
 //     (NOT_SUPPORTED).
 //   - Shutdown sends GOAWAY on the control stream.
+//   - Over WebSocket the drafts ride QMux ("qmux-0N.moqt-NN") exactly as
+//     over WebTransport.
+//   - A peer breaking the drafts' rules has its session closed with the
+//     code they name: PROTOCOL_VIOLATION for an unknown message type, a
+//     message where it may not come (a response opening a request, a
+//     second SUBSCRIBE on a subscription stream, a second SETUP), a length
+//     that does not match its body, an unknown or repeated parameter;
+//     INVALID_REQUEST_ID for a Request ID of the wrong parity or one used
+//     before (gaps are allowed: a request stream may be given up before its
+//     request is read). A request stream whose request does not arrive
+//     within Config.StreamHeaderTimeout is reset, and the session goes on.
 //
-// Not supported on IETF sessions: QMux over WebSocket, draft 14 ("moq-00"),
-// FETCH, PUBLISH, datagrams, subgroups other than 0 and hop IDs (the MoQ
+// Not supported on IETF sessions: draft 14 ("moq-00"), FETCH, PUBLISH,
+// TRACK_STATUS, datagrams, subgroups other than 0 and hop IDs (the MoQ
 // Cluster extension).
 //
 // Data model: a broadcast (BroadcastPath) has tracks (TrackName); a track is

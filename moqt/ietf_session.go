@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +51,7 @@ type ietfState struct {
 	peerOpts  ietf.KVPs       // the peer's Setup Options (after peerSetup)
 
 	nextReqID   uint64 // next Request ID of ours: even on clients, odd on servers
+	peerReqIDs  requestIDs
 	nextAlias   uint64 // next Track Alias we assign
 	pendingSubs int    // our SUBSCRIBEs waiting for SUBSCRIBE_OK
 	orphans     []orphanGroup
@@ -72,6 +75,71 @@ type orphanGroup struct {
 // awaited.
 const maxOrphanGroups = 64
 
+// requestIDs remembers which of the peer's Request IDs were used, so that a
+// duplicate closes the session with INVALID_REQUEST_ID as the drafts
+// require. Requests come on separate streams and may be read out of order:
+// every ID below `below` was used, and seen holds those used above it. A
+// peer that leaves a gap (a request stream reset before its first message
+// was read) would grow seen without bound, so past maxPendingRequestIDs the
+// gap is given up: below moves to the smallest ID seen, and an ID from the
+// gap arriving after that counts as a duplicate.
+type requestIDs struct {
+	below uint64
+	seen  map[uint64]struct{}
+}
+
+const maxPendingRequestIDs = 1024
+
+// use records id; it reports false for an ID of the wrong parity or one
+// used before.
+func (r *requestIDs) use(id uint64) bool {
+	if id%2 != r.below%2 || id < r.below {
+		return false
+	}
+	if _, dup := r.seen[id]; dup {
+		return false
+	}
+	if id == r.below {
+		r.below += 2
+	} else {
+		if r.seen == nil {
+			r.seen = make(map[uint64]struct{})
+		}
+		r.seen[id] = struct{}{}
+		if len(r.seen) > maxPendingRequestIDs {
+			r.below = min(slices.Min(slices.Collect(maps.Keys(r.seen))), id)
+		}
+	}
+	for {
+		if _, ok := r.seen[r.below]; !ok {
+			return true
+		}
+		delete(r.seen, r.below)
+		r.below += 2
+	}
+}
+
+// peerRequest checks the Request ID of a request the peer sent; an invalid
+// one closes the session with INVALID_REQUEST_ID.
+func (s *Session) peerRequest(what string, id uint64) bool {
+	s.mu.Lock()
+	ok := s.ietf.peerReqIDs.use(id)
+	s.mu.Unlock()
+	if !ok {
+		s.logger.Warn("moqt: invalid Request ID, closing the session", "what", what, "request_id", id)
+		s.closeWith(&SessionError{Code: SessionErrorCode(ietf.SessionInvalidRequestID), Reason: "invalid request ID"}, true)
+	}
+	return ok
+}
+
+// requestViolation ends a request stream that carried something the drafts
+// do not allow (a malformed or unknown message, a message out of place) and
+// closes the session with PROTOCOL_VIOLATION, as drafts 17-20 require.
+func (s *Session) requestViolation(str quic.Stream, what string, err error) {
+	resetStream(str, StreamErrorCode(ietf.ResetCancelled))
+	s.protocolViolation(what, err)
+}
+
 // ietfImplementation is the IMPLEMENTATION Setup Option we send.
 const ietfImplementation = "gomoq"
 
@@ -83,6 +151,8 @@ func (s *Session) initIETF(p sessionParams) {
 	s.ietf.peerSetup = make(chan struct{})
 	if p.server {
 		s.ietf.nextReqID = 1
+	} else {
+		s.ietf.peerReqIDs.below = 1 // the server's IDs are odd
 	}
 	if p.peerIETFSetup != nil {
 		s.ietf.peerOpts = p.peerIETFSetup.Options
@@ -320,12 +390,17 @@ func (s *Session) handleBidiIETF(str quic.Stream) {
 	typ, payload, err := r.ReadControl()
 	str.SetReadDeadline(zeroTime)
 	if err != nil {
-		if isProtocolError(err) || errors.Is(err, os.ErrDeadlineExceeded) {
-			s.logger.Warn("moqt: malformed request, resetting stream", "stream", str.StreamID(), "error", err)
-			resetStream(str, ProtocolViolationStreamError)
-			return
+		switch {
+		case isProtocolError(err):
+			// A length that does not match the body, a truncated or
+			// oversized message.
+			s.requestViolation(str, "request stream", err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.logger.Warn("moqt: no request on a request stream in time, resetting it", "stream", str.StreamID())
+			resetStream(str, StreamErrorCode(ietf.ResetCancelled))
+		default:
+			resetStream(str, CancelledError)
 		}
-		resetStream(str, CancelledError)
 		return
 	}
 	v := s.ietf.v
@@ -333,31 +408,39 @@ func (s *Session) handleBidiIETF(str quic.Stream) {
 	case ietf.MsgSubscribe:
 		var m ietf.Subscribe
 		if err := m.Parse(payload, v); err != nil {
-			s.badStream(str, "SUBSCRIBE", err)
+			s.requestViolation(str, "parsing SUBSCRIBE", err)
 			return
 		}
-		s.serveSubscribeIETF(str, r, &m)
+		if s.peerRequest("SUBSCRIBE", m.RequestID) {
+			s.serveSubscribeIETF(str, r, &m)
+		}
 	case ietf.SubscribeNamespaceType(v):
 		var m ietf.SubscribeNamespace
 		if err := m.Parse(payload, v); err != nil {
-			s.badStream(str, "SUBSCRIBE_NAMESPACE", err)
+			s.requestViolation(str, "parsing SUBSCRIBE_NAMESPACE", err)
 			return
 		}
-		s.serveSubscribeNamespace(str, r, &m)
+		if s.peerRequest("SUBSCRIBE_NAMESPACE", m.RequestID) {
+			s.serveSubscribeNamespace(str, r, &m)
+		}
 	case ietf.MsgPublishNamespace:
 		var m ietf.PublishNamespace
 		if err := m.Parse(payload, v); err != nil {
-			s.badStream(str, "PUBLISH_NAMESPACE", err)
+			s.requestViolation(str, "parsing PUBLISH_NAMESPACE", err)
 			return
 		}
-		s.servePublishNamespace(str, r, &m)
+		if s.peerRequest("PUBLISH_NAMESPACE", m.RequestID) {
+			s.servePublishNamespace(str, r, &m)
+		}
 	case ietf.MsgPublish, ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgSubscribeTracks:
-		// We serve live tracks by SUBSCRIBE only.
+		// We serve live tracks by SUBSCRIBE only. (Their Request IDs are
+		// not parsed: the gap they leave is tolerated.)
 		s.logger.Debug("moqt: refusing an IETF request we do not serve", "type", fmt.Sprintf("0x%x", typ))
 		s.requestError(str, ietf.RequestNotSupported, "not supported")
 	default:
-		s.logger.Debug("moqt: refusing bidi stream", "type", typ)
-		resetStream(str, ProtocolViolationStreamError)
+		// A response type, a control-stream message or an unknown type
+		// opening a request stream.
+		s.requestViolation(str, "request stream", fmt.Errorf("message type 0x%x cannot open a request", typ))
 	}
 }
 
@@ -824,22 +907,24 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 			typ, payload, err := r.ReadControl()
 			if err != nil {
 				if isProtocolError(err) {
-					s.logger.Warn("moqt: malformed message on a subscription stream", "stream", str.StreamID(), "error", err)
-					str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+					s.protocolViolation("subscription stream", err)
 				}
 				tw.cancel(&SubscribeError{Code: CancelledError, Remote: true})
 				return
 			}
 			if typ != ietf.MsgRequestUpdate {
-				s.logger.Warn("moqt: unexpected message on a subscription stream", "type", typ)
-				str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+				s.protocolViolation("subscription stream", fmt.Errorf("unexpected message 0x%x", typ))
 				tw.cancel(&SubscribeError{Code: ProtocolViolationStreamError, Remote: true})
 				return
 			}
 			var u ietf.RequestUpdate
 			if err := u.Parse(payload, v); err != nil {
-				str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+				s.protocolViolation("parsing REQUEST_UPDATE", err)
 				tw.cancel(&SubscribeError{Code: ProtocolViolationStreamError, Remote: true})
+				return
+			}
+			if !s.peerRequest("REQUEST_UPDATE", u.RequestID) {
+				tw.cancel(&SubscribeError{Code: CancelledError, Remote: true})
 				return
 			}
 			tw.setConfig(configFromParams(u.Params, tw.Config(), v))
@@ -1176,16 +1261,18 @@ func (s *Session) servePublishNamespace(str quic.Stream, r *ietf.Reader, m *ietf
 	for {
 		typ, _, err := r.ReadControl()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case errors.Is(err, io.EOF):
 				str.Close()
-			} else {
+			case isProtocolError(err):
+				s.requestViolation(str, "PUBLISH_NAMESPACE stream", err)
+			default:
 				resetStream(str, CancelledError)
 			}
 			return
 		}
 		if typ != ietf.MsgPublishNamespace {
-			s.logger.Warn("moqt: unexpected message on a PUBLISH_NAMESPACE stream", "type", typ)
-			resetStream(str, ProtocolViolationStreamError)
+			s.requestViolation(str, "PUBLISH_NAMESPACE stream", fmt.Errorf("unexpected message 0x%x", typ))
 			return
 		}
 	}
