@@ -170,8 +170,11 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 // announce-only (an unsolicited PUBLISH_NAMESPACE from a publisher that
 // refuses SUBSCRIBE_NAMESPACE with NOT_SUPPORTED reaches an IETF and a
 // moq-lite-05 subscriber), publish-namespace-done (closing the request
-// stream, draft 17+'s withdrawal, ends it for both) and subscribe-error (a
-// SUBSCRIBE for an unknown broadcast gets REQUEST_ERROR, NotFoundError).
+// stream, draft 17+'s withdrawal, ends it for both), subscribe-error (a
+// SUBSCRIBE for an unknown broadcast gets REQUEST_ERROR, NotFoundError),
+// subscribe-before-announce (refused at once, one of the two outcomes the
+// runner accepts) and announce-subscribe (a SUBSCRIBE routed through the
+// relay to the raw publisher, whose SUBSCRIBE_OK reaches the subscriber).
 func TestIETFControlPlane(t *testing.T) {
 	for _, v := range moqt.IETFVersions() {
 		t.Run(v.String(), func(t *testing.T) {
@@ -231,6 +234,52 @@ func TestIETFControlPlane(t *testing.T) {
 			if !errors.As(err, &se) || se.Code != moqt.NotFoundError {
 				t.Fatalf("Subscribe to an unknown broadcast: %v, want NotFoundError", err)
 			}
+
+			// subscribe-before-announce: a SUBSCRIBE for a broadcast not
+			// announced yet is refused at once (REQUEST_ERROR; the runner
+			// takes that, or a success once it is announced, as graceful).
+			_, err = ietfSub.Subscribe(ctx, "/moq-test/interop", "test-track", nil)
+			if !errors.As(err, &se) || se.Code != moqt.NotFoundError {
+				t.Fatalf("Subscribe before the announce: %v, want NotFoundError", err)
+			}
+
+			// announce-subscribe: the publisher announces moq-test/interop
+			// (Request ID 2); the subscriber's SUBSCRIBE reaches it through
+			// the relay, it answers SUBSCRIBE_OK, and so does the relay.
+			payload = []byte{0x02}
+			if v == moqt.IETFDraft17 {
+				payload = append(payload, 0x00)
+			}
+			payload = append(payload, 0x02, 0x08, 'm', 'o', 'q', '-', 't', 'e', 's', 't', 0x07, 'i', 'n', 't', 'e', 'r', 'o', 'p', 0x00)
+			pn2, err := conn.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pn2.Write(append([]byte{0x06, byte(len(payload) >> 8), byte(len(payload))}, payload...))
+			if _, err := io.ReadFull(pn2, resp[:]); err != nil || resp[0] != 0x07 {
+				t.Fatalf("reply to the second PUBLISH_NAMESPACE % x (%v), want REQUEST_OK", resp, err)
+			}
+			waitAnnounce(t, ietfSub, "/", "/moq-test/interop")
+			subscribed := make(chan error, 1)
+			go func() {
+				tr, err := ietfSub.Subscribe(ctx, "/moq-test/interop", "test-track", nil)
+				if err == nil {
+					tr.Close()
+				}
+				subscribed <- err
+			}()
+			up, err := conn.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(up, resp[:]); err != nil || resp[0] != 0x03 {
+				t.Fatalf("the relay's request to the publisher starts % x (%v), want SUBSCRIBE (0x03)", resp, err)
+			}
+			up.Write([]byte{0x04, 0x00, 0x02, 0x00, 0x00}) // SUBSCRIBE_OK: alias 0, no parameters, no properties
+			if err := <-subscribed; err != nil {
+				t.Fatalf("announce-subscribe: %v", err)
+			}
+			pn2.Close()
 
 			// publish-namespace-done.
 			pn.Close()
