@@ -89,7 +89,9 @@
 //   - TrackConfig.Priority is the subscriber priority and TrackInfo.Priority
 //     the publisher priority (inverted: on the IETF wire 0 is the most
 //     urgent); TrackConfig.Ordered is group order ascending;
-//     TrackConfig.MaxLatency is DELIVERY_TIMEOUT; StartGroup and EndGroup
+//     TrackConfig.MaxLatency is the DELIVERY_TIMEOUT parameter of SUBSCRIBE
+//     and TrackInfo.MaxLatency the DELIVERY_TIMEOUT track property of
+//     SUBSCRIBE_OK (OBJECT_DELIVERY_TIMEOUT on 18+); StartGroup and EndGroup
 //     are an absolute location filter. Other filters (@moq/net's "largest
 //     object" and "current group" joins) start at the latest group, whole.
 //     TrackReader.Update sends REQUEST_UPDATE; a peer's is applied to the

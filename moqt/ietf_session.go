@@ -721,13 +721,17 @@ func trackInfoFromOK(ok *ietf.SubscribeOK, config *TrackConfig) TrackInfo {
 	if p, found := ok.Properties.Get(ietf.ParamGroupOrder); found {
 		info.Ordered = p.Value == 1
 	}
+	if p, found := ok.Properties.Get(propDeliveryTimeout); found {
+		info.MaxLatency = time.Duration(p.Value) * time.Millisecond
+	}
 	return info
 }
 
 // Track and object property types we read and write.
 const (
-	propTimescale uint64 = 0x08 // TIMESCALE track property (ticks per second)
-	propTimestamp uint64 = 0x10 // Timestamp object property, in the track's timescale
+	propDeliveryTimeout uint64 = 0x02 // DELIVERY_TIMEOUT (OBJECT_DELIVERY_TIMEOUT on 18+) track property, ms
+	propTimescale       uint64 = 0x08 // TIMESCALE track property (ticks per second)
+	propTimestamp       uint64 = 0x10 // Timestamp object property, in the track's timescale
 )
 
 // peerReadsPublishDone reports whether the track end may carry
@@ -890,13 +894,17 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 	if info.Ordered {
 		order = 1
 	}
-	ok2 := ietf.SubscribeOK{
-		TrackAlias: alias,
-		Properties: ietf.KVPs{
-			{Type: propTimescale, Value: info.timescale()},
-			{Type: ietf.ParamGroupOrder, Value: order},
-		},
+	props := ietf.KVPs{
+		{Type: propTimescale, Value: info.timescale()},
+		{Type: ietf.ParamGroupOrder, Value: order},
 	}
+	if ms := uint64(s.advertisedLatency(info) / time.Millisecond); ms > 0 {
+		// The latency bound as the track's delivery timeout (the
+		// DELIVERY_TIMEOUT track property, OBJECT_DELIVERY_TIMEOUT on 18+).
+		props = append(props, ietf.KVP{Type: propDeliveryTimeout, Value: ms})
+	}
+	sortKVPs(props)
+	ok2 := ietf.SubscribeOK{TrackAlias: alias, Properties: props}
 	if _, err := str.Write(ok2.Append(nil, v)); err != nil {
 		return
 	}

@@ -11,12 +11,11 @@ import (
 // TestAdvertisedLatency: a track whose publisher names no latency bound is
 // advertised with the bound its groups are dropped by (Config.MaxLatency,
 // default 2s), never 0, which @moq/net reads as "drop each group once a
-// newer one arrives"; a track that names one is advertised with it.
+// newer one arrives"; a track that names one is advertised with it. (On
+// IETF sessions it travels as the DELIVERY_TIMEOUT track property of
+// SUBSCRIBE_OK.)
 func TestAdvertisedLatency(t *testing.T) {
 	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
-		if v.IsIETF() {
-			t.Skip("IETF sessions do not map the publisher's latency bound into TrackInfo (no DELIVERY_TIMEOUT)")
-		}
 		mux := moqt.NewTrackMux()
 		serve := func(tw *moqt.TrackWriter) { <-tw.Context().Done() }
 		mux.PublishFunc(context.Background(), "/default", serve)

@@ -364,14 +364,15 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 	s.wg.Add(1)
 	s.mu.Unlock()
 	sess.start()
-	go func() {
+	// Forgotten once over, without a goroutine waiting meanwhile (an idle
+	// session's memory is mostly its goroutines' stacks).
+	context.AfterFunc(sess.ctx, func() {
 		defer s.wg.Done()
-		<-sess.ctx.Done()
 		sess.wait()
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.mu.Unlock()
-	}()
+	})
 	rw.mu.Lock()
 	rw.sess = sess
 	rw.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -89,6 +90,7 @@ type benchConfig struct {
 	runs        int
 	quietWait   time.Duration
 	cpuProfile  string
+	memProfile  string
 	maxLatency  time.Duration
 	otherLoad   float64
 
@@ -119,6 +121,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.Float64Var(&cfg.otherLoad, "other-load", 0.15, "discard (and repeat) a run during which other processes used more than this many `cores`")
 	fs.DurationVar(&cfg.maxLatency, "max-latency", 0, "subscribers ask the relay to drop groups they are further behind than this (0: the relay's default, 2s)")
 	fs.StringVar(&cfg.cpuProfile, "server-cpuprofile", "", "write a CPU profile of the server process to `file` (mode name appended)")
+	fs.StringVar(&cfg.memProfile, "server-memprofile", "", "with --idle: write a heap profile of the server process to `file` (mode name appended; its goroutines, by stack, to that name + .goroutines) once the idle sessions are connected")
 	capacity := fs.Bool("capacity", false, "search the largest N at which every subscriber keeps up and p99 <= --capacity-p99: doubling from --capacity-start, then bisection (with --compare: of both modes, probes interleaved)")
 	var cc capConfig
 	fs.DurationVar(&cc.p99, "capacity-p99", 50*time.Millisecond, "the p99 latency bound of --capacity")
@@ -354,6 +357,9 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 		if cfg.cpuProfile != "" {
 			sargs = append(sargs, "--cpuprofile", cfg.cpuProfile+"."+mode)
 		}
+		if cfg.memProfile != "" {
+			sargs = append(sargs, "--memprofile", cfg.memProfile+"."+mode)
+		}
 		srv := command("0", sargs...)
 		srv.Stderr = os.Stderr
 		out, _ := srv.StdoutPipe()
@@ -430,6 +436,10 @@ func benchOnce(ctx context.Context, cfg benchConfig, mode string) (*benchResult,
 			idleT0 = time.Now()
 			idle.RSSAfterMB = procRSS(serverPID)
 			idle.SamplesMB = append(idle.SamplesMB, idle.RSSAfterMB)
+			if cfg.memProfile != "" && serverPID > 0 {
+				// The server writes its heap profile on SIGUSR1.
+				syscall.Kill(serverPID, syscall.SIGUSR1)
+			}
 		case "IDLE_SAMPLE", "IDLE_END":
 			v := procRSS(serverPID)
 			idle.SamplesMB = append(idle.SamplesMB, v)

@@ -10,8 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/gomoq/gomoq/internal/selfsign"
 	"github.com/gomoq/gomoq/moqt"
@@ -37,8 +42,23 @@ func runBenchServer(ctx context.Context, args []string) error {
 	mode := fs.String("mode", "relay", "relay or baseline")
 	listen := fs.String("listen", "127.0.0.1:0", "UDP address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to `file`")
+	memProfile := fs.String("memprofile", "", "on SIGUSR1, write a heap profile of the server to `file` and log its goroutine count")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				if err := writeHeapProfile(*memProfile); err != nil {
+					fmt.Fprintf(os.Stderr, "moq bench-server: heap profile: %v\n", err)
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "moq bench-server: heap profile written to %s; %d goroutines\n", *memProfile, runtime.NumGoroutine())
+			}
+		}()
 	}
 	cert, err := selfsign.Generate([]string{"localhost", "127.0.0.1"}, 0)
 	if err != nil {
@@ -273,4 +293,27 @@ func (f *fwdStreams) end(track uint8, key uint64) {
 		}
 		f.closed = f.closed[1:]
 	}
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path, and
+// the goroutines, counted by stack, to path.goroutines.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	for _, p := range []struct {
+		name, path string
+		debug      int
+	}{{"heap", path, 0}, {"goroutine", path + ".goroutines", 1}} {
+		f, err := os.Create(p.path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup(p.name).WriteTo(f, p.debug); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
