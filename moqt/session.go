@@ -40,7 +40,9 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	wg sync.WaitGroup // every goroutine the session started
+	wg       sync.WaitGroup // every goroutine the session started
+	wgMu     sync.Mutex     // orders goFunc's Add against wait's Wait
+	wgWaited bool           // wait was called: goFunc no longer counts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,8 +155,22 @@ func (s *Session) start() {
 	s.goFunc(s.acceptUni)
 }
 
+// goFunc runs f on a goroutine that wait waits for. A goroutine started
+// once wait was called (a call into a session that already ended, such as
+// AcceptAnnounce racing its end) is not counted: a WaitGroup may not grow
+// from zero while it is waited on. The session is over by then, so f meets
+// closed streams and returns.
 func (s *Session) goFunc(f func()) {
-	s.wg.Add(1)
+	s.wgMu.Lock()
+	counted := !s.wgWaited
+	if counted {
+		s.wg.Add(1)
+	}
+	s.wgMu.Unlock()
+	if !counted {
+		go f()
+		return
+	}
 	go func() {
 		defer s.wg.Done()
 		f()
@@ -226,7 +242,12 @@ func (s *Session) err() error {
 }
 
 // wait waits for every goroutine the session started.
-func (s *Session) wait() { s.wg.Wait() }
+func (s *Session) wait() {
+	s.wgMu.Lock()
+	s.wgWaited = true
+	s.wgMu.Unlock()
+	s.wg.Wait()
+}
 
 // protocolViolation terminates the session after bad input from the peer.
 func (s *Session) protocolViolation(what string, err error) {
