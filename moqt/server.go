@@ -364,8 +364,8 @@ func (s *Server) AcceptWith(w SetupResponseWriter, r *SetupRequest, opts *Accept
 	s.wg.Add(1)
 	s.mu.Unlock()
 	sess.start()
-	// Forgotten once over, without a goroutine waiting meanwhile (an idle
-	// session's memory is mostly its goroutines' stacks).
+	// Forgotten once over, by an AfterFunc rather than a goroutine that
+	// waits as long as the session lives.
 	context.AfterFunc(sess.ctx, func() {
 		defer s.wg.Done()
 		sess.wait()
