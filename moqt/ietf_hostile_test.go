@@ -112,14 +112,6 @@ func (c *rawIETF) closedWith(ctx context.Context, what string, want ietf.Session
 	}
 }
 
-// control frames a control message of any type (a vi64 type, a 16-bit
-// length) around payload.
-func control(typ uint64, payload []byte) []byte {
-	b := ietf.AppendVarint(nil, typ)
-	b = append(b, byte(len(payload)>>8), byte(len(payload)))
-	return append(b, payload...)
-}
-
 // TestIETFHostile: a raw IETF peer sends, after a valid SETUP, what the
 // drafts forbid. Each violation closes that peer's session with the code
 // drafts 17-20 name (PROTOCOL_VIOLATION: an unknown or misplaced message, a
@@ -154,20 +146,20 @@ func TestIETFHostile(t *testing.T) {
 				do   func(c *rawIETF)
 			}{
 				{"an unknown message type opening a request", ietf.SessionProtocolViolation, func(c *rawIETF) {
-					c.request(ctx, control(0x3e, nil))
+					c.request(ctx, ietfControl(0x3e, nil))
 				}},
 				{"a response type opening a request", ietf.SessionProtocolViolation, func(c *rawIETF) {
 					ok := ietf.SubscribeOK{TrackAlias: 1}
 					c.request(ctx, ok.Append(nil, iv))
 				}},
 				{"a length beyond the body", ietf.SessionProtocolViolation, func(c *rawIETF) {
-					b := control(ietf.MsgSubscribe, make([]byte, 10))
+					b := ietfControl(ietf.MsgSubscribe, make([]byte, 10))
 					b[len(b)-12], b[len(b)-11] = 0, 200 // claims 200 bytes, then FIN after 10
 					str, _ := c.request(ctx, b)
 					str.Close()
 				}},
 				{"a garbage SUBSCRIBE body", ietf.SessionProtocolViolation, func(c *rawIETF) {
-					c.request(ctx, control(ietf.MsgSubscribe, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+					c.request(ctx, ietfControl(ietf.MsgSubscribe, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
 				}},
 				{"an unknown parameter", ietf.SessionProtocolViolation, func(c *rawIETF) {
 					m := ietf.Subscribe{RequestID: c.id(), Namespace: ietf.Namespace{"room"}, Track: "t",
@@ -217,10 +209,10 @@ func TestIETFHostile(t *testing.T) {
 					str.Write(ietfSetup)
 				}},
 				{"an unknown message on the control stream", ietf.SessionProtocolViolation, func(c *rawIETF) {
-					c.ctrl.Write(control(0x3e, nil))
+					c.ctrl.Write(ietfControl(0x3e, nil))
 				}},
 				{"a truncated message on the control stream", ietf.SessionProtocolViolation, func(c *rawIETF) {
-					c.ctrl.Write(control(ietf.MsgGoaway, []byte{5, 'a'})[:4])
+					c.ctrl.Write(ietfControl(ietf.MsgGoaway, []byte{5, 'a'})[:4])
 					c.ctrl.Close()
 				}},
 				{"a Request ID of the server's parity", ietf.SessionInvalidRequestID, func(c *rawIETF) {
@@ -241,7 +233,7 @@ func TestIETFHostile(t *testing.T) {
 			// One session through everything that must not end it.
 			c := dialRawIETF(t, ctx, srv, v)
 			for _, typ := range []uint64{ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgPublish} {
-				_, r := c.request(ctx, control(typ, nil))
+				_, r := c.request(ctx, ietfControl(typ, nil))
 				c.refused(r, fmt.Sprintf("request type 0x%x", typ), ietf.RequestNotSupported)
 			}
 			c.alive(ctx, "unsupported requests")

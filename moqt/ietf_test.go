@@ -2,20 +2,20 @@ package moqt_test
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/gomoq/gomoq/moqt"
 	"github.com/gomoq/gomoq/moqt/internal/ietf"
-	"github.com/gomoq/gomoq/quic"
 )
 
-// ietfControl frames an IETF control message: Type (a one-byte vi64 here),
+// ietfControl frames an IETF control message of any type: Type (vi64),
 // 16-bit Length, payload.
-func ietfControl(typ byte, payload []byte) []byte {
-	return append([]byte{typ, byte(len(payload) >> 8), byte(len(payload))}, payload...)
+func ietfControl(typ uint64, payload []byte) []byte {
+	b := ietf.AppendVarint(nil, typ)
+	b = append(b, byte(len(payload)>>8), byte(len(payload)))
+	return append(b, payload...)
 }
 
 // ietfSetup is a SETUP with no options: type 0x2F00 as a two-byte vi64.
@@ -35,18 +35,7 @@ func TestIETFPublishNamespace(t *testing.T) {
 			srv := startServer(t, acceptInto(moqt.NewTrackMux(), sessions), nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			conn, err := quic.DialAddr(ctx, srv.addr, &tls.Config{RootCAs: testCert.Pool(), NextProtos: []string{v.String()}}, &quic.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.CloseWithError(0, "")
-			ctrl, err := conn.OpenUniStream()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ctrl.Write(ietfSetup); err != nil {
-				t.Fatal(err)
-			}
+			conn := dialRawIETF(t, ctx, srv, v).conn
 			var sess *moqt.Session
 			select {
 			case sess = <-sessions:
@@ -138,18 +127,7 @@ func TestIETFRequestUpdateAnswered(t *testing.T) {
 				<-tw.Context().Done()
 			})
 			srv := startServer(t, acceptInto(mux, nil), nil)
-			conn, err := quic.DialAddr(ctx, srv.addr, &tls.Config{RootCAs: testCert.Pool(), NextProtos: []string{v.String()}}, &quic.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.CloseWithError(0, "")
-			ctrl, err := conn.OpenUniStream()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ctrl.Write(ietfSetup); err != nil {
-				t.Fatal(err)
-			}
+			conn := dialRawIETF(t, ctx, srv, v).conn
 			str, err := conn.OpenStreamSync(ctx)
 			if err != nil {
 				t.Fatal(err)
