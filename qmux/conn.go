@@ -860,8 +860,11 @@ func (c *Conn) handleParams(p *params) error {
 	if c.version.records() && p.maxRecordSize < defaultMaxRecordSize {
 		return violation(quicgo.TransportParameterError, "max_record_size %d below %d", p.maxRecordSize, defaultMaxRecordSize)
 	}
-	if !c.version.records() && p.maxDatagram > 0 {
+	if !c.version.records() {
 		p.maxDatagram = 0 // no datagrams without records
+		// Nor a record size: qmux-00 messages are bounded by maxFrameSize,
+		// and a max_record_size of 0 would stall our writer.
+		p.maxRecordSize = defaultMaxRecordSize
 	}
 	c.peer = *p
 	c.havePeer = true

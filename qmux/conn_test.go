@@ -383,7 +383,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	tp := appendFrame(nil, &frame{typ: typeTransportParam, params: &params{idleTimeoutMs: 60000, maxData: 1 << 20}})
+	tp := appendFrame(nil, &frame{typ: typeTransportParam, params: &params{idleTimeoutMs: 60000, maxData: 1 << 20, maxRecordSize: defaultMaxRecordSize}})
 	if err := ws.Write(context.Background(), websocket.MessageBinary, tp); err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func (t *recordTransport) RemoteAddr() net.Addr { return wsAddr("remote") }
 // arbitrary record: whatever it holds, the connection neither panics nor
 // hangs, and closes cleanly.
 func FuzzRecord(f *testing.F) {
-	tp := appendFrame(nil, &frame{typ: typeTransportParam, params: &params{maxData: 1 << 20, streamUni: 1 << 16, streamBidiLocal: 1 << 16, streamsBidi: 10, streamsUni: 10}})
+	tp := appendFrame(nil, &frame{typ: typeTransportParam, params: &params{maxData: 1 << 20, streamUni: 1 << 16, streamBidiLocal: 1 << 16, streamsBidi: 10, streamsUni: 10, maxRecordSize: defaultMaxRecordSize}})
 	for _, b := range golden(f) {
 		f.Add(b)
 	}

@@ -44,13 +44,15 @@ type params struct {
 }
 
 func (p *params) append(b []byte) []byte {
-	put := func(id, v uint64) {
-		if v == 0 {
-			return
-		}
+	write := func(id, v uint64) {
 		b = quicvarint.Append(b, id)
 		b = quicvarint.Append(b, uint64(quicvarint.Len(v)))
 		b = quicvarint.Append(b, v)
+	}
+	put := func(id, v uint64) { // 0 is every parameter's default but one
+		if v != 0 {
+			write(id, v)
+		}
 	}
 	put(paramIdleTimeout, p.idleTimeoutMs)
 	put(paramMaxData, p.maxData)
@@ -61,7 +63,9 @@ func (p *params) append(b []byte) []byte {
 	put(paramStreamsUni, p.streamsUni)
 	put(paramMaxDatagram, p.maxDatagram)
 	if p.maxRecordSize != defaultMaxRecordSize {
-		put(paramMaxRecordSize, p.maxRecordSize)
+		// Its default is not 0, so an explicit 0 (which the peer then
+		// refuses) is written too.
+		write(paramMaxRecordSize, p.maxRecordSize)
 	}
 	if p.resetStreamAt {
 		b = quicvarint.Append(b, paramResetStreamAt)
