@@ -112,8 +112,13 @@
 //     PUBLISH_NAMESPACE is accepted too and reaches the AcceptAnnounce
 //     readers under it until the peer closes its stream (a peer that
 //     refuses SUBSCRIBE_NAMESPACE with NOT_SUPPORTED still gets a reader,
-//     fed by those alone). PUBLISH, FETCH and TRACK_STATUS are refused
-//     (NOT_SUPPORTED).
+//     fed by those alone). PUBLISH and FETCH are refused (NOT_SUPPORTED),
+//     as moq-relay refuses them: tracks are pulled by SUBSCRIBE, and a
+//     subscription starts with the latest group whole.
+//   - TRACK_STATUS is answered like a SUBSCRIBE without the subscription:
+//     REQUEST_OK with SUBSCRIBE_OK's Track Properties (from the TrackMux's
+//     TrackInfo; none on draft 17, whose REQUEST_OK has none), or
+//     REQUEST_ERROR. Session.TrackInfo sends it (TRACK on moq-lite-05).
 //   - Shutdown sends GOAWAY on the control stream.
 //   - Over WebSocket the drafts ride QMux ("qmux-0N.moqt-NN") exactly as
 //     over WebTransport.
@@ -128,8 +133,8 @@
 //     within Config.StreamHeaderTimeout is reset, and the session goes on.
 //
 // Not supported on IETF sessions: draft 14 ("moq-00"), FETCH, PUBLISH,
-// TRACK_STATUS, datagrams, subgroups other than 0 and hop IDs (the MoQ
-// Cluster extension).
+// object datagrams, subgroups other than 0 (such a stream is refused), and
+// hop IDs (the MoQ Cluster extension).
 //
 // Data model: a broadcast (BroadcastPath) has tracks (TrackName); a track is
 // a sequence of groups, each sent on its own QUIC stream so that groups can

@@ -161,6 +161,9 @@ func TestIETFHostile(t *testing.T) {
 				{"a garbage SUBSCRIBE body", ietf.SessionProtocolViolation, func(c *rawIETF) {
 					c.request(ctx, ietfControl(ietf.MsgSubscribe, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
 				}},
+				{"a garbage TRACK_STATUS body", ietf.SessionProtocolViolation, func(c *rawIETF) {
+					c.request(ctx, ietfControl(ietf.MsgTrackStatus, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+				}},
 				{"an unknown parameter", ietf.SessionProtocolViolation, func(c *rawIETF) {
 					m := ietf.Subscribe{RequestID: c.id(), Namespace: ietf.Namespace{"room"}, Track: "t",
 						Params: ietf.Params{{Type: ietf.ParamNewGroupRequest, Value: 1}}}
@@ -232,11 +235,29 @@ func TestIETFHostile(t *testing.T) {
 
 			// One session through everything that must not end it.
 			c := dialRawIETF(t, ctx, srv, v)
-			for _, typ := range []uint64{ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgPublish} {
+			for _, typ := range []uint64{ietf.MsgFetch, ietf.MsgPublish} {
 				_, r := c.request(ctx, ietfControl(typ, nil))
 				c.refused(r, fmt.Sprintf("request type 0x%x", typ), ietf.RequestNotSupported)
 			}
 			c.alive(ctx, "unsupported requests")
+			// TRACK_STATUS is answered: REQUEST_OK for a track that exists
+			// (then the FIN), DOES_NOT_EXIST for one that does not.
+			status := func(broadcast string) []byte {
+				m := ietf.TrackStatus{RequestID: c.id(), Namespace: ietf.Namespace{broadcast}, Track: "t"}
+				return m.Append(nil, iv)
+			}
+			_, r := c.request(ctx, status("missing"))
+			c.refused(r, "TRACK_STATUS of a missing track", ietf.RequestDoesNotExist)
+			_, r = c.request(ctx, status("room"))
+			if typ, payload, err := r.ReadControl(); err != nil || typ != ietf.MsgRequestOK {
+				t.Fatalf("TRACK_STATUS of a published track: reply 0x%x, %v; want REQUEST_OK", typ, err)
+			} else if err := new(ietf.RequestOK).Parse(payload, iv); err != nil {
+				t.Fatalf("TRACK_STATUS_OK: %v", err)
+			}
+			if _, _, err := r.ReadControl(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after TRACK_STATUS_OK: %v, want the FIN", err)
+			}
+			c.alive(ctx, "track status requests")
 
 			// A gap in the Request IDs (a request stream the peer gave up
 			// before its first message) is not a duplicate.
@@ -282,7 +303,7 @@ func TestIETFHostile(t *testing.T) {
 					t.Fatalf("subscription %d: reply 0x%x, %v", i, typ, err)
 				}
 			}
-			_, r := c.request(ctx, c.subscribe(c.id(), "room", "t"))
+			_, r = c.request(ctx, c.subscribe(c.id(), "room", "t"))
 			c.refused(r, "a 5th subscription", ietf.RequestExcessiveLoad)
 
 			// A well-behaved client on the same draft gets its track.

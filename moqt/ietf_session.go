@@ -432,9 +432,19 @@ func (s *Session) handleBidiIETF(str quic.Stream) {
 		if s.peerRequest("PUBLISH_NAMESPACE", m.RequestID) {
 			s.servePublishNamespace(str, r, &m)
 		}
-	case ietf.MsgPublish, ietf.MsgFetch, ietf.MsgTrackStatus, ietf.MsgSubscribeTracks:
-		// We serve live tracks by SUBSCRIBE only. (Their Request IDs are
-		// not parsed: the gap they leave is tolerated.)
+	case ietf.MsgTrackStatus:
+		var m ietf.TrackStatus
+		if err := m.Parse(payload, v); err != nil {
+			s.requestViolation(str, "parsing TRACK_STATUS", err)
+			return
+		}
+		if s.peerRequest("TRACK_STATUS", m.RequestID) {
+			s.serveTrackStatus(str, &m)
+		}
+	case ietf.MsgPublish, ietf.MsgFetch, ietf.MsgSubscribeTracks:
+		// We serve live tracks by SUBSCRIBE only, as moq-relay does: no
+		// pushed tracks (PUBLISH), no past objects (FETCH). (Their Request
+		// IDs are not parsed: the gap they leave is tolerated.)
 		s.logger.Debug("moqt: refusing an IETF request we do not serve", "type", fmt.Sprintf("0x%x", typ))
 		s.requestError(str, ietf.RequestNotSupported, "not supported")
 	default:
@@ -714,14 +724,20 @@ func (s *Session) subscribeIETF(ctx context.Context, broadcast, name string, con
 
 // trackInfoFromOK reads the track's properties from SUBSCRIBE_OK.
 func trackInfoFromOK(ok *ietf.SubscribeOK, config *TrackConfig) TrackInfo {
-	info := TrackInfo{Ordered: config.Ordered}
-	if p, found := ok.Properties.Get(propTimescale); found && p.Value > 0 {
+	return trackInfoFromProperties(ok.Properties, config.Ordered)
+}
+
+// trackInfoFromProperties reads a track's Track Properties; ordered is the
+// order to assume when they give none.
+func trackInfoFromProperties(props ietf.KVPs, ordered bool) TrackInfo {
+	info := TrackInfo{Ordered: ordered}
+	if p, found := props.Get(propTimescale); found && p.Value > 0 {
 		info.Timescale = p.Value
 	}
-	if p, found := ok.Properties.Get(ietf.ParamGroupOrder); found {
+	if p, found := props.Get(ietf.ParamGroupOrder); found {
 		info.Ordered = p.Value == 1
 	}
-	if p, found := ok.Properties.Get(propDeliveryTimeout); found {
+	if p, found := props.Get(propDeliveryTimeout); found {
 		info.MaxLatency = time.Duration(p.Value) * time.Millisecond
 	}
 	return info
@@ -890,21 +906,7 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 	config := configFromParams(req.Params, TrackConfig{Priority: 128, Ordered: info.Ordered}, v)
 	tw := newTrackWriter(s, alias, path, req.Track, str, info, config)
 	defer tw.cancel(ErrClosedTrack)
-	order := uint64(2)
-	if info.Ordered {
-		order = 1
-	}
-	props := ietf.KVPs{
-		{Type: propTimescale, Value: info.timescale()},
-		{Type: ietf.ParamGroupOrder, Value: order},
-	}
-	if ms := uint64(s.advertisedLatency(info) / time.Millisecond); ms > 0 {
-		// The latency bound as the track's delivery timeout (the
-		// DELIVERY_TIMEOUT track property, OBJECT_DELIVERY_TIMEOUT on 18+).
-		props = append(props, ietf.KVP{Type: propDeliveryTimeout, Value: ms})
-	}
-	sortKVPs(props)
-	ok2 := ietf.SubscribeOK{TrackAlias: alias, Properties: props}
+	ok2 := ietf.SubscribeOK{TrackAlias: alias, Properties: s.trackProperties(info)}
 	if _, err := str.Write(ok2.Append(nil, v)); err != nil {
 		return
 	}
@@ -940,6 +942,123 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 		}
 	})
 	s.serveTrackWriter(tw, str, peerDone)
+}
+
+// trackProperties are the Track Properties that describe a track in
+// SUBSCRIBE_OK and TRACK_STATUS_OK: its timescale, group order and latency
+// bound.
+func (s *Session) trackProperties(info TrackInfo) ietf.KVPs {
+	order := uint64(2)
+	if info.Ordered {
+		order = 1
+	}
+	props := ietf.KVPs{
+		{Type: propTimescale, Value: info.timescale()},
+		{Type: ietf.ParamGroupOrder, Value: order},
+	}
+	if ms := uint64(s.advertisedLatency(info) / time.Millisecond); ms > 0 {
+		// The latency bound as the track's delivery timeout (the
+		// DELIVERY_TIMEOUT track property, OBJECT_DELIVERY_TIMEOUT on 18+).
+		props = append(props, ietf.KVP{Type: propDeliveryTimeout, Value: ms})
+	}
+	sortKVPs(props)
+	return props
+}
+
+// serveTrackStatus answers TRACK_STATUS as it would a SUBSCRIBE, without
+// the subscription: TRACK_STATUS_OK (a REQUEST_OK) with the Track
+// Properties SUBSCRIBE_OK would carry, from the mux's TrackInfo (what
+// moq-lite-05's TRACK asks; through the relay, the upstream track's), or
+// REQUEST_ERROR. Draft 17's REQUEST_OK has no Track Properties, so there it
+// only says that the track exists. No LARGEST_OBJECT is given, as in
+// SUBSCRIBE_OK: a subscription starts at the latest group.
+func (s *Session) serveTrackStatus(str quic.Stream, req *ietf.TrackStatus) {
+	v := s.ietf.v
+	s.mu.Lock()
+	going := s.goingAway
+	s.mu.Unlock()
+	if going {
+		s.requestError(str, ietf.RequestGoingAway, "going away")
+		return
+	}
+	sub, ok := namespacePath(req.Namespace)
+	if !ok {
+		s.requestError(str, ietf.RequestDoesNotExist, "not a broadcast path")
+		return
+	}
+	path := joinPath(s.root, cleanPath(sub))
+	if !s.maySubscribe(path) {
+		s.logger.Info("moqt: refusing a track status request the session may not make", "broadcast", path, "track", req.Track)
+		s.requestError(str, ietf.RequestUnauthorized, "unauthorized")
+		return
+	}
+	info, err := s.trackInfo(path, req.Track)
+	if err != nil {
+		s.logger.Debug("moqt: refusing track status", "broadcast", path, "track", req.Track, "error", err)
+		s.requestError(str, requestCode(errCode(err)), "track refused")
+		return
+	}
+	var m ietf.RequestOK
+	if v >= ietf.Draft18 {
+		m.Properties = s.trackProperties(info)
+	}
+	str.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, err := str.Write(m.Append(nil, v)); err == nil {
+		str.Close()
+	}
+	str.CancelRead(quic.StreamErrorCode(CancelledError))
+}
+
+// trackInfoIETF asks for a track's properties with TRACK_STATUS.
+func (s *Session) trackInfoIETF(ctx context.Context, broadcast, track string) (TrackInfo, error) {
+	v := s.ietf.v
+	ns := pathNamespace(broadcast)
+	if err := ns.Validate(); err != nil {
+		return TrackInfo{}, fmt.Errorf("moqt: broadcast path %q is not an IETF namespace: %w", broadcast, err)
+	}
+	str, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return TrackInfo{}, s.ctxErr(ctx, s.openErr(err))
+	}
+	defer str.CancelRead(quic.StreamErrorCode(CancelledError))
+	s.mu.Lock()
+	reqID := s.ietf.nextReqID
+	s.ietf.nextReqID += 2
+	s.mu.Unlock()
+	m := ietf.TrackStatus{RequestID: reqID, Namespace: ns, Track: track}
+	str.SetWriteDeadline(deadline(ctx))
+	if _, err := str.Write(m.Append(nil, v)); err != nil {
+		resetStream(str, CancelledError)
+		return TrackInfo{}, s.ctxErr(ctx, s.openErr(err))
+	}
+	str.Close()
+	str.SetReadDeadline(deadline(ctx))
+	typ, payload, err := s.newIETFReader(str).ReadControl()
+	if err != nil {
+		if isProtocolError(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.protocolViolation("TRACK_STATUS response", err)
+			return TrackInfo{}, s.err()
+		}
+		return TrackInfo{}, s.ctxErr(ctx, s.openErr(err))
+	}
+	switch typ {
+	case ietf.MsgRequestOK:
+		var ok ietf.RequestOK
+		if err := ok.Parse(payload, v); err != nil {
+			s.protocolViolation("TRACK_STATUS_OK", err)
+			return TrackInfo{}, s.err()
+		}
+		return trackInfoFromProperties(ok.Properties, false), nil
+	case ietf.MsgRequestError:
+		var e ietf.RequestError
+		if err := e.Parse(payload, v); err != nil {
+			s.protocolViolation("REQUEST_ERROR", err)
+			return TrackInfo{}, s.err()
+		}
+		return TrackInfo{}, &SubscribeError{Code: streamCodeOf(e.Code), Remote: true}
+	}
+	s.protocolViolation("TRACK_STATUS response", fmt.Errorf("message 0x%x, want REQUEST_OK or REQUEST_ERROR", typ))
+	return TrackInfo{}, s.err()
 }
 
 // appendIETFGroupHeader appends the subgroup header of group seq.

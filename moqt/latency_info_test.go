@@ -2,6 +2,7 @@ package moqt_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -47,4 +48,57 @@ type infoHandler struct {
 func (h infoHandler) ServeTrack(tw *moqt.TrackWriter) { h.f(tw) }
 func (h infoHandler) TrackInfo(moqt.BroadcastPath, moqt.TrackName) (moqt.TrackInfo, error) {
 	return h.info, nil
+}
+
+// TestTrackInfoRequest: Session.TrackInfo asks for a track's properties
+// without subscribing (TRACK on moq-lite-05, TRACK_STATUS on IETF) and gets
+// what the publisher's TrackInfoHandler says, as far as the wire carries
+// it; an unknown broadcast is NotFoundError; moq-lite-03/04 have no such
+// request.
+func TestTrackInfoRequest(t *testing.T) {
+	forEach(t, func(t *testing.T, transport string, v moqt.Version) {
+		mux := moqt.NewTrackMux()
+		serve := func(tw *moqt.TrackWriter) { <-tw.Context().Done() }
+		info := moqt.TrackInfo{Priority: 7, Ordered: true, MaxLatency: 700 * time.Millisecond, Timescale: 90000}
+		mux.Publish(context.Background(), "/known", infoHandler{info, serve})
+		srv := startServer(t, acceptInto(mux, nil), nil)
+		sess, err := newClient(t, v).Dial(context.Background(), srv.url(transport, "/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := sess.TrackInfo(context.Background(), "/known", "video")
+		var want moqt.TrackInfo
+		switch {
+		case v == moqt.LiteDraft03 || v == moqt.LiteDraft04:
+			if !errors.Is(err, errors.ErrUnsupported) {
+				t.Fatalf("TrackInfo on %v: %v, want errors.ErrUnsupported", v, err)
+			}
+			return
+		case v == moqt.LiteDraft05:
+			want = info
+		case v == moqt.IETFDraft17:
+			// Draft 17's REQUEST_OK carries no Track Properties: the
+			// answer only says that the track exists.
+		default:
+			// IETF carries the publisher's priority per object, not per track.
+			want = moqt.TrackInfo{Ordered: true, MaxLatency: 700 * time.Millisecond, Timescale: 90000}
+		}
+		if err != nil {
+			t.Fatalf("TrackInfo: %v", err)
+		}
+		if got != want {
+			t.Errorf("TrackInfo = %+v, want %+v", got, want)
+		}
+		_, err = sess.TrackInfo(context.Background(), "/unknown", "video")
+		var se *moqt.SubscribeError
+		if !errors.As(err, &se) || se.Code != moqt.NotFoundError {
+			t.Errorf("TrackInfo of an unknown broadcast: %v, want NotFoundError", err)
+		}
+		// The session carries on: a subscription after both requests works.
+		tr, err := sess.Subscribe(context.Background(), "/known", "video", nil)
+		if err != nil {
+			t.Fatalf("Subscribe after TrackInfo: %v", err)
+		}
+		tr.Close()
+	})
 }

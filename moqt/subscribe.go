@@ -123,6 +123,38 @@ func (s *Session) Subscribe(ctx context.Context, path BroadcastPath, name TrackN
 	return tr, nil
 }
 
+// TrackInfo asks the peer how it publishes a track (its timescale, group
+// order and latency bound) without subscribing to it: TRACK on
+// moq-lite-05, TRACK_STATUS on IETF MoQ Transport. Through a relay the
+// answer is the upstream publisher's. A refusal is a *SubscribeError
+// (NotFoundError for an unknown track). moq-lite-03 and -04 have no such
+// request: there it returns an error wrapping errors.ErrUnsupported. The
+// wait is bounded by ctx and by Config.SetupTimeout.
+func (s *Session) TrackInfo(ctx context.Context, path BroadcastPath, name TrackName) (TrackInfo, error) {
+	if s.ctx.Err() != nil {
+		return TrackInfo{}, s.err()
+	}
+	if s.ietf.v == 0 && s.version < wire.Lite05 {
+		return TrackInfo{}, fmt.Errorf("moqt: %v has no track info request: %w", s.Version(), errors.ErrUnsupported)
+	}
+	broadcast := cleanPath(string(path))
+	ctx, cancel := context.WithTimeout(ctx, s.config.setupTimeout())
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	var info TrackInfo
+	var err error
+	if s.ietf.v != 0 {
+		info, err = s.trackInfoIETF(ctx, broadcast, string(name))
+	} else {
+		info, err = s.requestTrackInfo(ctx, broadcast, string(name))
+	}
+	if err != nil {
+		return TrackInfo{}, s.ctxErr(ctx, err)
+	}
+	return info, nil
+}
+
 // ctxErr reports the caller's context error when it, rather than the
 // session, ended an operation.
 func (s *Session) ctxErr(ctx context.Context, err error) error {

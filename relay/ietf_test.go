@@ -45,12 +45,12 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 	mux := moqt.NewTrackMux()
 	ctx, unpublish := context.WithCancel(context.Background())
 	defer unpublish()
-	// Served once, to the relay's upstream subscription. The groups are
+	// Served to the relay's upstream subscription. The groups are
 	// written once the subscriber's Subscribe returned, and the track ends
 	// once it has read the last one (the end must not overtake the groups
 	// on their way).
 	subscribed, readLast := make(chan struct{}), make(chan struct{})
-	mux.PublishFunc(ctx, "/bridge", func(tw *moqt.TrackWriter) {
+	mux.Publish(ctx, "/bridge", infoTrack{info: moqt.TrackInfo{Timescale: 90000}, TrackHandlerFunc: func(tw *moqt.TrackWriter) {
 		select {
 		case <-subscribed:
 		case <-tw.Context().Done():
@@ -76,7 +76,7 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 			}
 			gw.Close()
 		}
-	})
+	}})
 	pubSess := dial(t, r, transport, pubV, "/", mux)
 	if pubSess.Version() != pubV {
 		t.Fatalf("publisher negotiated %v, want %v", pubSess.Version(), pubV)
@@ -86,6 +86,22 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 		t.Fatalf("subscriber negotiated %v, want %v", sub.Version(), subV)
 	}
 	a := waitAnnounce(t, sub, "/", "/bridge")
+	// The track's properties cross the bridge without a subscription
+	// (TRACK_STATUS, TRACK): the publisher's timescale, where both wires
+	// carry it.
+	info, err := sub.TrackInfo(context.Background(), "/bridge", "t")
+	switch {
+	case subV == moqt.LiteDraft03 || subV == moqt.LiteDraft04:
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("TrackInfo on %v: %v, want errors.ErrUnsupported", subV, err)
+		}
+	case err != nil:
+		t.Fatalf("TrackInfo: %v", err)
+	case subV == moqt.IETFDraft17:
+		// Draft 17's TRACK_STATUS_OK has no Track Properties.
+	case info.Timescale != 90000:
+		t.Fatalf("TrackInfo through the relay: %+v, want the publisher's timescale 90000", info)
+	}
 	tr, err := sub.Subscribe(context.Background(), "/bridge", "t", &moqt.TrackConfig{Ordered: true})
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +178,16 @@ func crossFamily(t *testing.T, transport string, pubV, subV moqt.Version) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the end of /bridge was not announced")
 	}
+}
+
+// infoTrack is a track handler that answers TrackInfo with info.
+type infoTrack struct {
+	moqt.TrackHandlerFunc
+	info moqt.TrackInfo
+}
+
+func (h infoTrack) TrackInfo(moqt.BroadcastPath, moqt.TrackName) (moqt.TrackInfo, error) {
+	return h.info, nil
 }
 
 // TestIETFControlPlane runs the control-plane cases of the public interop
