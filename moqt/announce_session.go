@@ -68,7 +68,7 @@ func (s *Session) announceErr(err error) error {
 	if se := sessionErrorFrom(err); se != nil {
 		return se
 	}
-	if code, remote, ok := streamCode(err); ok {
+	if code, remote, ok := s.streamCode(err); ok {
 		return &AnnounceError{Code: code, Remote: remote}
 	}
 	return err

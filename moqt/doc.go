@@ -120,6 +120,13 @@
 //     TrackInfo; none on draft 17, whose REQUEST_OK has none), or
 //     REQUEST_ERROR. Session.TrackInfo sends it (TRACK on moq-lite-05).
 //   - Shutdown sends GOAWAY on the control stream.
+//   - Stream resets and STOP_SENDING carry the drafts' stream reset codes:
+//     ours where the numbers agree (CancelledError is CANCELLED, and so on),
+//     a group dropped as too old (OldGroupError) as DELIVERY_TIMEOUT,
+//     TooManyError as EXCESSIVE_LOAD, UnauthorizedError as
+//     EXPIRED_AUTH_TOKEN (18+), our other codes as INTERNAL_ERROR; a
+//     received code is read back the same way. An application's own codes
+//     pass through.
 //   - Over WebSocket the drafts ride QMux ("qmux-0N.moqt-NN") exactly as
 //     over WebTransport.
 //   - A peer breaking the drafts' rules has its session closed with the

@@ -335,7 +335,7 @@ func (s *Session) handleUniIETF(str quic.ReceiveStream, idx uint64) {
 		// FETCH_HEADER (we send no FETCH) and unknown types.
 		release()
 		s.logger.Debug("moqt: unknown uni stream type, resetting it", "type", typ)
-		str.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+		str.CancelRead(s.wireCode(ProtocolViolationStreamError))
 	}
 }
 
@@ -782,7 +782,7 @@ func (r *TrackReader) readResponsesIETF(rd *ietf.Reader) {
 				r.finish(s.err())
 				return
 			}
-			if code, remote, ok := streamCode(err); ok {
+			if code, remote, ok := s.streamCode(err); ok {
 				r.finish(&SubscribeError{Code: code, Remote: remote})
 				return
 			}
@@ -1437,4 +1437,80 @@ func (s *Session) announceReadersLocked() []*AnnouncementReader {
 		out = append(out, ar)
 	}
 	return out
+}
+
+// wireCode is the number that carries our code c on a reset or
+// STOP_SENDING of one of the session's streams. On moq-lite it is c. On IETF
+// it is the drafts' stream reset code nearest in meaning: INTERNAL_ERROR,
+// CANCELLED, DELIVERY_TIMEOUT, SESSION_CLOSED, GOING_AWAY, TOO_FAR_BEHIND
+// and MALFORMED_TRACK are the same numbers as ours (GOING_AWAY, which draft
+// 17 lacks, is INTERNAL_ERROR there); a group dropped as too old is
+// DELIVERY_TIMEOUT (the bound SUBSCRIBE_OK advertised as the track's
+// delivery timeout), a limit is EXCESSIVE_LOAD, an authorization refusal
+// EXPIRED_AUTH_TOKEN on 18+, our other moq-lite codes INTERNAL_ERROR. A code
+// of the application's own passes through.
+func (s *Session) wireCode(c StreamErrorCode) quic.StreamErrorCode {
+	v := s.ietf.v
+	if v == 0 {
+		return quic.StreamErrorCode(c)
+	}
+	var r ietf.StreamResetCode
+	switch c {
+	case InternalStreamError, NotFoundError, UnroutableError, WrongSizeError, FrameTooLargeError, ProtocolViolationStreamError:
+		r = ietf.ResetInternalError
+	case CancelledError:
+		r = ietf.ResetCancelled
+	case DeliveryTimeoutError, OldGroupError:
+		r = ietf.ResetDeliveryTimeout
+	case SessionClosedError:
+		r = ietf.ResetSessionClosed
+	case GoingAwayError:
+		r = ietf.ResetGoingAway
+	case TooFarBehindError:
+		r = ietf.ResetTooFarBehind
+	case MalformedTrackError:
+		r = ietf.ResetMalformedTrack
+	case TooManyError:
+		r = ietf.ResetExcessiveLoad
+	case UnauthorizedError:
+		r = ietf.ResetExpiredAuthToken
+	default:
+		return quic.StreamErrorCode(c)
+	}
+	return quic.StreamErrorCode(r.Wire(v))
+}
+
+// fromWire maps a reset code a peer sent on one of the session's streams
+// to ours, the inverse of wireCode where the drafts have a code of their
+// own: on IETF, UNKNOWN_OBJECT_STATUS is InternalStreamError,
+// EXPIRED_AUTH_TOKEN UnauthorizedError and EXCESSIVE_LOAD TooManyError.
+func (s *Session) fromWire(x StreamErrorCode) StreamErrorCode {
+	v := s.ietf.v
+	if v == 0 {
+		return x
+	}
+	switch ietf.StreamResetCodeOf(uint64(x), v) {
+	case ietf.ResetUnknownObjectStatus:
+		return InternalStreamError
+	case ietf.ResetExpiredAuthToken:
+		return UnauthorizedError
+	case ietf.ResetExcessiveLoad:
+		return TooManyError
+	}
+	return x
+}
+
+// streamCode is the free streamCode with the code mapped by fromWire.
+func (s *Session) streamCode(err error) (StreamErrorCode, bool, bool) {
+	code, remote, ok := streamCode(err)
+	if ok {
+		code = s.fromWire(code)
+	}
+	return code, remote, ok
+}
+
+// reset resets both directions of str with code, as wireCode carries it.
+func (s *Session) reset(str quic.Stream, code StreamErrorCode) {
+	str.CancelRead(s.wireCode(code))
+	str.CancelWrite(s.wireCode(code))
 }

@@ -622,7 +622,7 @@ func (w *TrackWriter) writeErr(err error) error {
 	if se := sessionErrorFrom(err); se != nil {
 		return se
 	}
-	if code, remote, ok := streamCode(err); ok {
+	if code, remote, ok := w.sess.streamCode(err); ok {
 		return &SubscribeError{Code: code, Remote: remote}
 	}
 	return err
@@ -655,7 +655,7 @@ func (w *TrackWriter) CloseWithError(code StreamErrorCode) error {
 	}
 	w.closed = true
 	w.mu.Unlock()
-	resetStream(w.stream, code)
+	w.sess.reset(w.stream, code)
 	w.cancel(&SubscribeError{Code: code})
 	return nil
 }
@@ -734,7 +734,7 @@ func (w *TrackWriter) run() {
 		w.mu.Unlock()
 
 		for _, gs := range cancels {
-			gs.str.CancelWrite(quic.StreamErrorCode(OldGroupError))
+			gs.str.CancelWrite(w.sess.wireCode(OldGroupError))
 			close(gs.stop)
 		}
 		buf = buf[:0]
@@ -1075,7 +1075,7 @@ func (w *TrackWriter) pump(gs *groupSend) {
 		}
 		if st.Done {
 			if st.Aborted {
-				gs.str.CancelWrite(quic.StreamErrorCode(st.Code))
+				gs.str.CancelWrite(w.sess.wireCode(st.Code))
 				return
 			}
 			gs.str.Close()

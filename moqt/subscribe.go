@@ -203,7 +203,7 @@ func (s *Session) openErr(err error) error {
 	if se := sessionErrorFrom(err); se != nil {
 		return se
 	}
-	if code, remote, ok := streamCode(err); ok {
+	if code, remote, ok := s.streamCode(err); ok {
 		return &SubscribeError{Code: code, Remote: remote}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -648,14 +648,14 @@ func (r *TrackReader) CloseWithError(code StreamErrorCode) error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	resetStream(r.stream, code)
+	r.sess.reset(r.stream, code)
 	r.finish(ErrClosedTrack)
 	r.mu.Lock()
 	reading := r.reading
 	r.reading = nil
 	r.mu.Unlock()
 	for g := range reading {
-		g.stream.CancelRead(quic.StreamErrorCode(code))
+		g.stream.CancelRead(r.sess.wireCode(code))
 	}
 	return nil
 }
@@ -703,7 +703,7 @@ func (r *TrackReader) readResponses(rd *wire.Reader) {
 				r.finish(r.sess.err())
 				return
 			}
-			if code, remote, ok := streamCode(err); ok {
+			if code, remote, ok := r.sess.streamCode(err); ok {
 				r.finish(&SubscribeError{Code: code, Remote: remote})
 				return
 			}
@@ -893,12 +893,12 @@ func (g *GroupReader) readErr(err error) error {
 	if err == io.EOF {
 		return io.EOF
 	}
-	if code, remote, ok := streamCode(err); ok {
+	if code, remote, ok := g.track.sess.streamCode(err); ok {
 		return &GroupError{Code: code, Remote: remote}
 	}
 	if isProtocolError(err) {
 		g.track.sess.logger.Warn("moqt: malformed group, resetting it", "stream", g.stream.StreamID(), "group", g.seq, "error", err)
-		g.stream.CancelRead(quic.StreamErrorCode(ProtocolViolationStreamError))
+		g.stream.CancelRead(g.track.sess.wireCode(ProtocolViolationStreamError))
 		return fmt.Errorf("moqt: malformed group %d: %w", g.seq, err)
 	}
 	if se := sessionErrorFrom(err); se != nil {
@@ -910,6 +910,6 @@ func (g *GroupReader) readErr(err error) error {
 // CancelRead stops reading the group and asks the publisher to stop sending
 // it.
 func (g *GroupReader) CancelRead(code StreamErrorCode) {
-	g.stream.CancelRead(quic.StreamErrorCode(code))
+	g.stream.CancelRead(g.track.sess.wireCode(code))
 	g.track.groupDone(g)
 }
