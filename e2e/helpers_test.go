@@ -105,12 +105,14 @@ type lineLog struct {
 	mu      sync.Mutex
 	partial []byte
 	lines   []string
+	grew    chan struct{} // closed when a line is complete, for waitLine
 }
 
 func (l *lineLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.partial = append(l.partial, p...)
+	n := len(l.lines)
 	for {
 		i := bytes.IndexByte(l.partial, '\n')
 		if i < 0 {
@@ -119,7 +121,36 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		l.lines = append(l.lines, string(l.partial[:i]))
 		l.partial = l.partial[i+1:]
 	}
+	if len(l.lines) > n && l.grew != nil {
+		close(l.grew)
+		l.grew = nil
+	}
 	return len(p), nil
+}
+
+// waitLine waits for a complete line logged after mark that match accepts,
+// and returns it.
+func (l *lineLog) waitLine(ctx context.Context, mark int, match func(string) bool) (string, error) {
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines[min(mark, len(l.lines)):] {
+			if match(line) {
+				l.mu.Unlock()
+				return line, nil
+			}
+		}
+		mark = len(l.lines)
+		if l.grew == nil {
+			l.grew = make(chan struct{})
+		}
+		grew := l.grew
+		l.mu.Unlock()
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 }
 
 // mark returns the number of complete lines so far.

@@ -302,6 +302,51 @@ function safeClose(conn) {
 	}
 }
 
+// Close conn and, with opts.waitClosed, wait (up to closeTimeoutMs, default 10000) until
+// it has closed: result.closeWait is "closed", "error: …" or "timeout". open() records the
+// close itself in info.closed, and the WebTransport observer in transports[].closed.
+async function closeAndWait(conn, opts, result) {
+	safeClose(conn);
+	if (!opts.waitClosed || !conn) return;
+	result.closeWait = await Promise.race([
+		conn.closed.then(
+			() => "closed",
+			(err) => `error: ${describe(err)}`,
+		),
+		after(opts.closeTimeoutMs ?? 10000, "timeout"),
+	]);
+}
+
+// Watch conn for an announcement of the broadcast at path (relative to the connection's
+// root): `active` resolves to true once it is announced active (before or after this
+// call), to false if the announcement stream ends first. A test announces such a
+// broadcast to tell the page that something happened on its side.
+function watchAnnounced(conn, path) {
+	const prefix = Path.from(path);
+	const consumer = conn.announced(prefix);
+	let resolve;
+	const active = new Promise((r) => {
+		resolve = r;
+	});
+	void (async () => {
+		try {
+			for (;;) {
+				const entry = await consumer.next();
+				if (!entry) break;
+				if (entry.active && Path.join(prefix, entry.path) === prefix) {
+					resolve(true);
+					break;
+				}
+			}
+		} catch {
+			// the stream failed: not announced
+		}
+		resolve(false);
+		consumer.close();
+	})();
+	return { path, active, close: () => consumer.close() };
+}
+
 // ---------------------------------------------------------------------------
 // connect: just connect, report the negotiated protocol, hold, close
 // ---------------------------------------------------------------------------
@@ -319,7 +364,7 @@ async function connect(opts = {}) {
 		result.errors.push(errorInfo(err));
 		if (err?.info) result.connect = err.info;
 	} finally {
-		safeClose(conn);
+		await closeAndWait(conn, opts, result);
 	}
 	if (opts.lingerMs) await sleep(opts.lingerMs);
 	return result;
@@ -349,6 +394,14 @@ async function publish(opts = {}) {
 	let conn;
 	let broadcast;
 	const tracks = [];
+	const acks = []; // watchAnnounced, for awaitAnnounced and awaitAnnouncedAfterClose
+	// Wait for a broadcast the test announces (see watchAnnounced).
+	const awaitAck = async (ack) => {
+		const ms = opts.announcedTimeoutMs ?? 20000;
+		const ok = await Promise.race([ack.active, after(ms, false)]);
+		ev(ok ? "ack announced" : "no ack", { path: ack.path });
+		if (!ok) result.errors.push({ message: `${ack.path} was not announced within ${ms}ms` });
+	};
 	try {
 		if (!opts.broadcast) throw new Error("opts.broadcast is required");
 		const specs = opts.tracks ?? [];
@@ -356,6 +409,9 @@ async function publish(opts = {}) {
 		conn = opened.conn;
 		result.connect = opened.info;
 		ev("connected", { protocol: opened.info.protocol });
+		const ackBeforeClose = opts.awaitAnnounced ? watchAnnounced(conn, opts.awaitAnnounced) : undefined;
+		const ackAfterClose = opts.awaitAnnouncedAfterClose ? watchAnnounced(conn, opts.awaitAnnouncedAfterClose) : undefined;
+		for (const ack of [ackBeforeClose, ackAfterClose]) if (ack) acks.push(ack);
 
 		broadcast = new Broadcast.Producer();
 		for (const spec of specs) {
@@ -422,10 +478,12 @@ async function publish(opts = {}) {
 			producer.close();
 			ev("track closed", { track: spec.name });
 		}
-		if (opts.closeAfterMs ?? 500) await sleep(opts.closeAfterMs ?? 500);
+		if (ackBeforeClose) await awaitAck(ackBeforeClose);
+		else if (opts.closeAfterMs ?? 500) await sleep(opts.closeAfterMs ?? 500);
 		broadcast.close();
 		ev("broadcast closed");
-		if (opts.lingerMs ?? 500) await sleep(opts.lingerMs ?? 500);
+		if (ackAfterClose) await awaitAck(ackAfterClose);
+		else if (opts.lingerMs ?? 500) await sleep(opts.lingerMs ?? 500);
 		result.ok = result.errors.length === 0;
 	} catch (err) {
 		result.errors.push(errorInfo(err));
@@ -436,7 +494,8 @@ async function publish(opts = {}) {
 		} catch {
 			// ignore
 		}
-		safeClose(conn);
+		for (const ack of acks) ack.close();
+		await closeAndWait(conn, opts, result);
 		ev("connection closed");
 	}
 	return result;
@@ -479,6 +538,33 @@ async function consume(opts = {}) {
 		result.connect = opened.info;
 		result.timestampsOnWire = opened.info.connectionVersion === "moq-lite-05";
 		ev("connected", { protocol: opened.info.protocol });
+
+		if (opts.subscribeFirst) {
+			// Subscribe to each track once before anything else (the interop runner's
+			// subscribe-before-announce), until the first group or the track's end.
+			// result.early gets each outcome: "error: …" (refused), "group N", "ended" or
+			// "timeout"; then the console line "consume <broadcast>: early subscribe done",
+			// which a test can wait for before it announces the broadcast.
+			result.early = {};
+			const early = conn.consume(path);
+			await Promise.all(
+				(opts.tracks ?? []).map(async (name) => {
+					const sub = early.subscribe(name, { priority: opts.priority });
+					let outcome;
+					try {
+						const group = await Promise.race([sub.recvGroup(), after(remaining(), "timeout")]);
+						outcome = group === "timeout" ? "timeout" : group ? `group ${group.sequence}` : "ended";
+					} catch (err) {
+						outcome = `error: ${describe(err)}`;
+					}
+					result.early[name] = outcome;
+					sub.close();
+				}),
+			);
+			early.close();
+			ev("early subscribe", { early: result.early });
+			console.info(`consume ${opts.broadcast}: early subscribe done`);
+		}
 
 		let unannounced;
 		const unannouncedP = new Promise((resolve) => {
