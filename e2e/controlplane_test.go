@@ -200,26 +200,6 @@ func (c *controlCase) checkSessionEnd(ctx context.Context, t *testing.T, root st
 	t.Logf("relay: %s", line)
 }
 
-// checkArrival asserts that frames of spec's track arrived in the order
-// they were written, group by group and frame by frame, each once.
-func checkArrival(t *testing.T, who string, frames []gotFrame, spec trackSpec) {
-	t.Helper()
-	var got, want []string
-	for _, f := range frames {
-		if f.Track == spec.Name {
-			got = append(got, f.Payload)
-		}
-	}
-	for g := range spec.Groups {
-		for f := range spec.FramesPerGroup {
-			want = append(want, payloadOf(spec.Name, g, f))
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("%s: frames arrived as %v, want %v", who, got, want)
-	}
-}
-
 // isRefusal reports whether a page's track end is @moq/net's rejection of
 // a SUBSCRIBE answered with REQUEST_ERROR DOES_NOT_EXIST (0x10): nothing
 // else produces it (the page's own deadline reads "timeout", @moq/net's
@@ -373,10 +353,13 @@ func testSubscribeError(t *testing.T, c *controlCase) {
 // announce-subscribe, both ways at once:
 //   - the page publishes moq-test/interop; a Go client that saw it
 //     announced subscribes to test-track, gets SUBSCRIBE_OK (Subscribe
-//     returns a track) and every frame the page wrote, once, in order, then
-//     the track's end;
+//     returns a track) and every frame the page wrote, each group once
+//     with its frames in order, then the track's end;
 //   - a Go client publishes it; the page discovers it, subscribes and gets
-//     every frame, once, in order, then the track's end.
+//     every frame, each group once with its frames in order, then the
+//     track's end. (Groups are separate streams, which a subscriber that
+//     asked for no order may read interleaved, so the order across groups
+//     is not asserted.)
 func testAnnounceSubscribe(t *testing.T, c *controlCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -417,7 +400,6 @@ func testAnnounceSubscribe(t *testing.T, c *controlCase) {
 	}
 
 	checkFrames(t, "Go subscriber", s.frames, spec, seqs(0, spec.Groups), true)
-	checkArrival(t, "Go subscriber", s.frames, spec)
 	var pub publishResult
 	run.result(t, "pub", &pub)
 	checkPublished(t, "browser publisher", &pub, c.version, spec)
@@ -428,7 +410,6 @@ func testAnnounceSubscribe(t *testing.T, c *controlCase) {
 	checkAnnouncements(t, "browser subscriber", sub.Announcements, interopNamespace, false)
 	frames := browserFrames(t, "browser subscriber", sub.Frames, true)
 	checkFrames(t, "browser subscriber", frames, spec, seqs(0, spec.Groups), true)
-	checkArrival(t, "browser subscriber", frames, spec)
 }
 
 // subscribe-before-announce, both role assignments at once:
@@ -436,10 +417,12 @@ func testAnnounceSubscribe(t *testing.T, c *controlCase) {
 //     anything is announced, and is refused at once (NotFoundError: the
 //     relay answers REQUEST_ERROR DOES_NOT_EXIST, one of the two outcomes
 //     the runner accepts); the page then publishes it, the Go client sees
-//     it announced, subscribes again and gets every frame, once, in order;
+//     it announced, subscribes again and gets every frame, each group once
+//     with its frames in order;
 //   - the page subscribes first and is refused (see isRefusal, no group);
 //     only then does a Go client publish it; the page sees it announced,
-//     subscribes again and gets every frame, once, in order.
+//     subscribes again and gets every frame, each group once with its
+//     frames in order.
 func testSubscribeBeforeAnnounce(t *testing.T, c *controlCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -493,7 +476,6 @@ func testSubscribeBeforeAnnounce(t *testing.T, c *controlCase) {
 	}
 
 	checkFrames(t, "Go subscriber", s.frames, spec, seqs(0, spec.Groups), true)
-	checkArrival(t, "Go subscriber", s.frames, spec)
 	var pub publishResult
 	run.result(t, "pub", &pub)
 	checkPublished(t, "browser publisher", &pub, c.version, spec)
@@ -509,5 +491,4 @@ func testSubscribeBeforeAnnounce(t *testing.T, c *controlCase) {
 	checkAnnouncements(t, "browser subscriber", sub.Announcements, interopNamespace, false)
 	frames := browserFrames(t, "browser subscriber", sub.Frames, true)
 	checkFrames(t, "browser subscriber", frames, spec, seqs(0, spec.Groups), true)
-	checkArrival(t, "browser subscriber", frames, spec)
 }
