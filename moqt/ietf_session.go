@@ -886,21 +886,8 @@ func (s *Session) serveSubscribeIETF(str quic.Stream, r *ietf.Reader, req *ietf.
 	s.mu.Unlock()
 	defer s.subscriptionServed()
 
-	sub, ok := namespacePath(req.Namespace)
+	path, info, ok := s.resolveTrack(str, "subscription", req.Namespace, req.Track)
 	if !ok {
-		s.requestError(str, ietf.RequestDoesNotExist, "not a broadcast path")
-		return
-	}
-	path := joinPath(s.root, cleanPath(sub))
-	if !s.maySubscribe(path) {
-		s.logger.Info("moqt: refusing a subscription the session may not make", "broadcast", path, "track", req.Track)
-		s.requestError(str, ietf.RequestUnauthorized, "unauthorized")
-		return
-	}
-	info, err := s.trackInfo(path, req.Track)
-	if err != nil {
-		s.logger.Debug("moqt: refusing subscription", "broadcast", path, "track", req.Track, "error", err)
-		s.requestError(str, requestCode(errCode(err)), "track refused")
 		return
 	}
 	config := configFromParams(req.Params, TrackConfig{Priority: 128, Ordered: info.Ordered}, v)
@@ -965,6 +952,31 @@ func (s *Session) trackProperties(info TrackInfo) ietf.KVPs {
 	return props
 }
 
+// resolveTrack turns a request's namespace and track into the broadcast
+// path and the TrackMux's TrackInfo, or answers the request with
+// REQUEST_ERROR (DOES_NOT_EXIST, UNAUTHORIZED, or the mux's refusal) and
+// returns false; what names the request in the log.
+func (s *Session) resolveTrack(str quic.Stream, what string, ns ietf.Namespace, track string) (string, TrackInfo, bool) {
+	sub, ok := namespacePath(ns)
+	if !ok {
+		s.requestError(str, ietf.RequestDoesNotExist, "not a broadcast path")
+		return "", TrackInfo{}, false
+	}
+	path := joinPath(s.root, cleanPath(sub))
+	if !s.maySubscribe(path) {
+		s.logger.Info("moqt: refusing a "+what+" the session may not make", "broadcast", path, "track", track)
+		s.requestError(str, ietf.RequestUnauthorized, "unauthorized")
+		return "", TrackInfo{}, false
+	}
+	info, err := s.trackInfo(path, track)
+	if err != nil {
+		s.logger.Debug("moqt: refusing a "+what, "broadcast", path, "track", track, "error", err)
+		s.requestError(str, requestCode(errCode(err)), "track refused")
+		return "", TrackInfo{}, false
+	}
+	return path, info, true
+}
+
 // serveTrackStatus answers TRACK_STATUS as it would a SUBSCRIBE, without
 // the subscription: TRACK_STATUS_OK (a REQUEST_OK) with the Track
 // Properties SUBSCRIBE_OK would carry, from the mux's TrackInfo (what
@@ -981,21 +993,8 @@ func (s *Session) serveTrackStatus(str quic.Stream, req *ietf.TrackStatus) {
 		s.requestError(str, ietf.RequestGoingAway, "going away")
 		return
 	}
-	sub, ok := namespacePath(req.Namespace)
+	_, info, ok := s.resolveTrack(str, "track status request", req.Namespace, req.Track)
 	if !ok {
-		s.requestError(str, ietf.RequestDoesNotExist, "not a broadcast path")
-		return
-	}
-	path := joinPath(s.root, cleanPath(sub))
-	if !s.maySubscribe(path) {
-		s.logger.Info("moqt: refusing a track status request the session may not make", "broadcast", path, "track", req.Track)
-		s.requestError(str, ietf.RequestUnauthorized, "unauthorized")
-		return
-	}
-	info, err := s.trackInfo(path, req.Track)
-	if err != nil {
-		s.logger.Debug("moqt: refusing track status", "broadcast", path, "track", req.Track, "error", err)
-		s.requestError(str, requestCode(errCode(err)), "track refused")
 		return
 	}
 	var m ietf.RequestOK
